@@ -1,0 +1,128 @@
+"""From a composed config to a finished run: instantiate the objects and call ``run_loop``.
+
+Only the CLI calls this module; it imports the heavy stack (torch, Lightning), so ``alrun --help``
+and config errors never pay for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import platform
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import alrun
+from alrun.config import check_pool_size
+from alrun.datasets import Splits, hold_out
+from alrun.display import Display
+from alrun.loop import Plan, RunObserver, run_loop
+from alrun.pool import ActivePool
+from alrun.records import RunFolder
+from alrun.seeding import Streams
+from alrun.strategy import Strategy
+
+
+@dataclass
+class Experiment:
+    """Everything ``run_loop`` needs."""
+
+    strategy: Strategy
+    make_trainer: Any
+    plan: Plan
+    observers: list[RunObserver]
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's per-Trainer banners and hints that do not apply to in-memory batches."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+
+def git_commit() -> str | None:
+    """The commit of alrun's source checkout, when it is one."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(alrun.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def run_meta(cfg: DictConfig) -> dict[str, Any]:
+    """Facts for ``run.json``: seed, config hash, versions, commit."""
+    text = OmegaConf.to_yaml(cfg, resolve=True)
+    return {
+        "seed": int(cfg.seed),
+        "config_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+        "versions": {
+            "alrun": alrun.__version__,
+            "torch": torch.__version__,
+            "lightning": lightning.__version__,
+            "python": platform.python_version(),
+        },
+        "git_commit": git_commit(),
+    }
+
+
+def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strategy:
+    """The Strategy module over the dataset's pools, with the configured net, optimizer and acquisition."""
+    train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
+    check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
+    net_factory = functools.partial(
+        instantiate(cfg.model), input_shape=splits.input_shape, n_classes=splits.n_classes
+    )
+    return Strategy(
+        net_factory=net_factory,
+        acquisition=instantiate(cfg.strategy),
+        train_pool=ActivePool(train, "train"),
+        val_pool=ActivePool(val, "val") if cfg.val_size else None,
+        test=splits.test,
+        optimizer=instantiate(cfg.optimizer),
+        streams=streams,
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size,
+        reset=cfg.reset,
+        fit_mode=cfg.fit_mode,
+    )
+
+
+def build(cfg: DictConfig, run_dir: Path) -> Experiment:
+    """Instantiate the run's objects from the composed config."""
+    streams = Streams(cfg.seed)
+    strategy = build_strategy(cfg, instantiate(cfg.dataset), streams)
+    display = Display(live=cfg.progress)
+    trainer_partial = instantiate(cfg.trainer)
+    user_callbacks = list(trainer_partial.keywords.pop("callbacks", None) or [])
+
+    def make_trainer() -> pl.Trainer:
+        return trainer_partial(callbacks=[*user_callbacks, *display.callbacks()])
+
+    plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
+    return Experiment(strategy, make_trainer, plan, [RunFolder(run_dir, run_meta(cfg)), display])
+
+
+def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
+    """Build and run the experiment; returns the final test accuracy (what sweepers optimise)."""
+    quiet_lightning()
+    exp = build(cfg, run_dir)
+    row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers)
+    return float(row["test/acc"])

@@ -1,0 +1,70 @@
+"""Checks on the composed config that run before anything heavy is imported.
+
+Hydra already refuses unknown keys (the config is in struct mode) and unknown group options;
+this module checks the values of the top-level keys, so a typo or an impossible setting stops
+the run with one line that names the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from alrun.errors import ConfigError
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "initial": ("random", "balanced"),
+    "reset": ("snapshot", "scratch", "warm"),
+    "fit_mode": ("epoch", "batch"),
+}
+# key -> smallest allowed value
+INTEGERS: dict[str, int] = {
+    "seed": 0,
+    "budget": 0,
+    "query_size": 1,
+    "initial_size": 1,
+    "val_size": 0,
+    "batch_size": 1,
+    "eval_batch_size": 1,
+}
+BOOLEANS: tuple[str, ...] = ("progress",)
+
+
+def _check_int(key: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}={value!r} is not an integer (allowed: integers >= {minimum})")
+    if value < minimum:
+        raise ConfigError(f"{key}={value} is out of range (allowed: integers >= {minimum})")
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` for the first top-level value that is not allowed.
+
+    Args:
+        cfg: the composed run config (a DictConfig or a plain mapping).
+    """
+    for key, minimum in INTEGERS.items():
+        _check_int(key, cfg[key], minimum)
+    for key, allowed in CHOICES.items():
+        if cfg[key] not in allowed:
+            raise ConfigError(f"{key}={cfg[key]!r} is not allowed (choose from: {', '.join(allowed)})")
+    for key in BOOLEANS:
+        if not isinstance(cfg[key], bool):
+            raise ConfigError(f"{key}={cfg[key]!r} is not allowed (choose from: true, false)")
+
+
+def check_pool_size(initial_size: int, budget: int, val_size: int, pool_size: int) -> None:
+    """Refuse a plan that asks for more labels than the training pool holds.
+
+    Args:
+        initial_size: labels in the initial set.
+        budget: labels acquired after the initial set.
+        val_size: validation labels, taken out of the same data before the training pool is formed.
+        pool_size: items available for training labels.
+    """
+    if initial_size + budget > pool_size:
+        raise ConfigError(
+            f"initial_size + budget = {initial_size + budget} is larger than the training pool "
+            f"({pool_size} items{' after val_size=' + str(val_size) if val_size else ''}); "
+            f"allowed: initial_size + budget <= {pool_size}"
+        )

@@ -1,0 +1,106 @@
+"""The terminal: a live rich progress display of rounds and epochs, and one table row per round."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from alrun.records import METRIC_COLUMNS
+
+
+def _cell(value: Any, width: int) -> str:
+    if isinstance(value, float):
+        text = "" if math.isnan(value) else (f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}")
+    else:
+        text = "" if value is None else str(value)
+    return text.rjust(width)
+
+
+class _EpochTicker(pl.Callback):
+    """Advances the epoch bar once per training epoch (never per step)."""
+
+    def __init__(self, display: Display) -> None:
+        self.display = display
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.display.epochs_started(trainer.max_epochs or 0)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.display.epoch_done()
+
+
+class Display:
+    """Run observer for the terminal.
+
+    Args:
+        live: show live progress bars (rounds, epochs); off for CI logs. The per-round table is
+            printed either way.
+        columns: the table's columns (the ``metrics.csv`` columns).
+        console: where to print (a new rich Console by default).
+    """
+
+    def __init__(
+        self,
+        live: bool = True,
+        columns: Sequence[str] = METRIC_COLUMNS,
+        console: Console | None = None,
+    ) -> None:
+        self.live, self.columns = live, tuple(columns)
+        self.widths = [max(len(c), 6) for c in self.columns]
+        self.console = console or Console(highlight=False)
+        self.progress: Progress | None = None
+        self._rounds: Any = None
+        self._epochs: Any = None
+
+    def callbacks(self) -> list[pl.Callback]:
+        """Lightning callbacks that drive the epoch bar."""
+        return [_EpochTicker(self)] if self.live else []
+
+    def run_started(self, plan: Any, n_rounds: int) -> None:
+        """Print the table header and start the live bars."""
+        header = " ".join(c.rjust(w) for c, w in zip(self.columns, self.widths, strict=True))
+        self.console.print(header, style="bold", soft_wrap=True)
+        if self.live:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+            self._rounds = self.progress.add_task("rounds", total=n_rounds + 1)
+            self._epochs = self.progress.add_task("epochs", total=1)
+
+    def epochs_started(self, max_epochs: int) -> None:
+        """Reset the epoch bar for a new fit."""
+        if self.progress is not None:
+            self.progress.reset(self._epochs, total=max_epochs)
+
+    def epoch_done(self) -> None:
+        """Advance the epoch bar."""
+        if self.progress is not None:
+            self.progress.advance(self._epochs)
+
+    def labelled(self, records: Any) -> None:
+        """Nothing to show per labelled item."""
+
+    def round_finished(self, row: dict[str, Any], info: dict[str, Any]) -> None:
+        """Print the round's row above the bars and advance the round bar."""
+        cells = (_cell(row.get(c), w) for c, w in zip(self.columns, self.widths, strict=True))
+        self.console.print(" ".join(cells), soft_wrap=True)
+        if self.progress is not None:
+            self.progress.advance(self._rounds)
+
+    def run_finished(self, status: str, reason: str | None = None) -> None:
+        """Stop the live bars and print how the run ended."""
+        if self.progress is not None:
+            self.progress.stop()
+        if status != "finished":
+            self.console.print(f"run {status}: {reason}", style="red")

@@ -1,0 +1,123 @@
+"""The loop driver: initial set, then rounds of train -> evaluate -> query_and_update -> reset_model.
+
+``run_loop`` takes objects, not a config, so tests call it directly. It never looks at which
+strategy it runs; everything strategy-specific sits behind ``Strategy.query_and_update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any, Protocol
+
+import lightning.pytorch as pl
+
+from alrun.pool import QueryRecord
+from alrun.strategy import Strategy
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The labelling schedule of a run.
+
+    Args:
+        budget: labels acquired after the initial set.
+        query_size: labels per round (the last round may be partial).
+        initial_size: labels in the initial set.
+        initial: ``random`` or ``balanced`` initial set.
+        val_size: validation labels, acquired once before the first round.
+    """
+
+    budget: int
+    query_size: int
+    initial_size: int
+    initial: str = "random"
+    val_size: int = 0
+
+    def query_sizes(self) -> list[int]:
+        """Labels acquired by each round's query; they add up to ``budget`` exactly."""
+        full, rest = divmod(self.budget, self.query_size)
+        return [self.query_size] * full + ([rest] if rest else [])
+
+
+class RunObserver(Protocol):
+    """Receives the events of a run (files, terminal display)."""
+
+    def run_started(self, plan: Plan, n_rounds: int) -> None:
+        """The run begins; ``n_rounds`` queries will follow the initial set."""
+
+    def labelled(self, records: Sequence[QueryRecord]) -> None:
+        """Items were labelled (initial set, validation set or a query)."""
+
+    def round_finished(self, row: dict[str, Any], info: dict[str, Any]) -> None:
+        """A round's metrics row is complete; ``info`` carries run facts such as the device."""
+
+    def run_finished(self, status: str, reason: str | None = None) -> None:
+        """The run ended: ``finished``, ``failed`` or ``interrupted``."""
+
+
+def _train_round(
+    strategy: Strategy, make_trainer: Callable[[], pl.Trainer], query_size: int
+) -> tuple[dict[str, Any], list[QueryRecord]]:
+    start = perf_counter()
+    row: dict[str, Any] = {
+        "round": strategy.round,
+        "n_labelled": strategy.train_pool.n_labelled,
+        "n_val_labelled": strategy.val_pool.n_labelled if strategy.val_pool is not None else 0,
+    }
+    make_trainer().fit(strategy)
+    fitted = perf_counter()
+    row |= strategy.evaluate() | {"train/loss": strategy.last_train_loss}
+    evaluated = perf_counter()
+    records = [strategy.query_and_update(query_size)] if query_size else []
+    queried = perf_counter()
+    strategy.reset_model()
+    row |= {
+        "fit_s": fitted - start,
+        "eval_s": evaluated - fitted,
+        "query_s": queried - evaluated,
+        "total_s": perf_counter() - start,
+    }
+    return row, records
+
+
+def run_loop(
+    strategy: Strategy,
+    make_trainer: Callable[[], pl.Trainer],
+    plan: Plan,
+    observers: Sequence[RunObserver] = (),
+) -> dict[str, Any]:
+    """Run a whole active-learning experiment and return the last round's row.
+
+    Args:
+        strategy: the Strategy module holding pools, model and acquisition.
+        make_trainer: builds a fresh Lightning ``Trainer`` for each round's fit.
+        plan: the labelling schedule.
+        observers: receive the run's events (CSV files, run.json, terminal display).
+    """
+    sizes = plan.query_sizes()
+    for obs in observers:
+        obs.run_started(plan, len(sizes))
+    try:
+        initial = strategy.label_initial(plan.initial_size, plan.initial, plan.val_size)
+        for obs in observers:
+            obs.labelled(initial)
+        row: dict[str, Any] = {}
+        for i in range(len(sizes) + 1):
+            row, records = _train_round(strategy, make_trainer, sizes[i] if i < len(sizes) else 0)
+            info = {"device": str(strategy.inference_device)}
+            for obs in observers:
+                obs.labelled(records)
+                obs.round_finished(row, info)
+    except KeyboardInterrupt:
+        for obs in observers:
+            obs.run_finished("interrupted", "KeyboardInterrupt")
+        raise
+    except BaseException as exc:
+        for obs in observers:
+            obs.run_finished("failed", f"{type(exc).__name__}: {exc}")
+        raise
+    for obs in observers:
+        obs.run_finished("finished")
+    return row

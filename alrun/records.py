@@ -1,0 +1,143 @@
+"""What a run leaves in its folder: ``metrics.csv``, ``queries.csv`` and ``run.json``.
+
+Rows are tidy, columns fixed and ordered, and every file is flushed when a round ends, so a
+crashed or killed run keeps its partial curve.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+METRIC_COLUMNS: tuple[str, ...] = (
+    "round",
+    "n_labelled",
+    "n_val_labelled",
+    "test/acc",
+    "test/loss",
+    "val/acc",
+    "val/loss",
+    "train/loss",
+    "fit_s",
+    "eval_s",
+    "query_s",
+    "total_s",
+)
+QUERY_COLUMNS: tuple[str, ...] = ("round", "pool", "pool_index", "dataset_index", "score", "rank")
+
+
+def format_value(value: Any) -> str:
+    """CSV text of one cell: blank for missing/NaN, repr-exact for floats."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+class CsvTable:
+    """Append-only CSV file with a fixed header, flushed after every write.
+
+    Args:
+        path: the file; created with its header when absent.
+        columns: the column order.
+    """
+
+    def __init__(self, path: Path, columns: Iterable[str]) -> None:
+        self.path, self.columns = path, tuple(columns)
+        fresh = not path.exists() or path.stat().st_size == 0
+        self._file: TextIO = path.open("a", newline="")
+        self._writer = csv.writer(self._file)
+        if fresh:
+            self._writer.writerow(self.columns)
+            self._flush()
+
+    def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append rows (missing columns are left blank; unknown keys are an error) and flush."""
+        for row in rows:
+            unknown = set(row) - set(self.columns)
+            if unknown:
+                raise KeyError(f"{self.path.name} has no columns {sorted(unknown)}")
+            self._writer.writerow([format_value(row.get(c)) for c in self.columns])
+        self._flush()
+
+    def _flush(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunFolder:
+    """Run observer that writes ``metrics.csv``, ``queries.csv`` and ``run.json`` into a folder.
+
+    Args:
+        folder: the run's output folder (Hydra's ``runtime.output_dir``).
+        meta: facts about the run for ``run.json`` (seed, config hash, versions, ...).
+    """
+
+    def __init__(self, folder: Path, meta: Mapping[str, Any]) -> None:
+        self.folder = folder
+        self.info: dict[str, Any] = dict(meta)
+        self.metrics: CsvTable | None = None
+        self.queries: CsvTable | None = None
+
+    def _save(self) -> None:
+        write_json_atomic(self.folder / "run.json", self.info)
+
+    def run_started(self, plan: Any, n_rounds: int) -> None:
+        """Create the CSV files and mark the run ``running``."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.metrics = CsvTable(self.folder / "metrics.csv", METRIC_COLUMNS)
+        self.queries = CsvTable(self.folder / "queries.csv", QUERY_COLUMNS)
+        self.info |= {"status": "running", "n_rounds": n_rounds, "rounds_done": 0}
+        self._save()
+
+    def labelled(self, records: Iterable[Any]) -> None:
+        """Append one ``queries.csv`` row per labelled item, best first."""
+        assert self.queries is not None
+        for rec in records:
+            self.queries.write(
+                {
+                    "round": rec.round,
+                    "pool": rec.pool,
+                    "pool_index": int(p),
+                    "dataset_index": int(d),
+                    "score": float(s),
+                    "rank": rank,
+                }
+                for rank, (p, d, s) in enumerate(
+                    zip(rec.pool_index, rec.dataset_index, rec.score, strict=True), 1
+                )
+            )
+
+    def round_finished(self, row: Mapping[str, Any], info: Mapping[str, Any]) -> None:
+        """Append the round's row and record progress in ``run.json``."""
+        assert self.metrics is not None
+        self.metrics.write([row])
+        self.info |= dict(info) | {"rounds_done": int(row["round"]) + 1}
+        self._save()
+
+    def run_finished(self, status: str, reason: str | None = None) -> None:
+        """Close the files and record the final status."""
+        for table in (self.metrics, self.queries):
+            if table is not None:
+                table.close()
+        self.info |= {"status": status, "reason": reason}
+        self._save()

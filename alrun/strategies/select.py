@@ -1,0 +1,30 @@
+"""Top-n selection with seeded tie-breaking: the one place where scores become a batch."""
+
+from __future__ import annotations
+
+import torch
+
+
+def top_n(scores: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of the ``n`` highest scores, ties broken by a seeded random permutation.
+
+    A stable descending sort of the scores taken in a random order: equal scores keep that random
+    order, so a saturated model does not fall back to picking the lowest indices.
+
+    Args:
+        scores: ``[N]`` scores, higher = pick first; NaN is refused.
+        n: how many to pick (``0 <= n <= N``).
+        generator: the round's tie-break stream (CPU).
+
+    Returns:
+        ``[n]`` int64 indices into ``scores``, best first.
+    """
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {tuple(scores.shape)}")
+    if not 0 <= n <= len(scores):
+        raise ValueError(f"cannot pick {n} of {len(scores)} candidates")
+    if torch.isnan(scores).any():
+        raise ValueError("acquisition scores contain NaN")
+    perm = torch.randperm(len(scores), generator=generator)
+    order = torch.argsort(scores.cpu()[perm], descending=True, stable=True)
+    return perm[order[:n]]

@@ -1,0 +1,101 @@
+"""In-memory tensor data and the batch iterables the Trainer and the evaluators read.
+
+Data lives as whole tensors (on the training device once a fit starts). Batches are contiguous
+slices of one shuffled gather per epoch: no per-item ``__getitem__``, no collate, no workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """Inputs ``x`` and integer targets ``y`` of one split, with each row's dataset index."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    index: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def subset(self, rows: torch.Tensor) -> TensorData:
+        """The rows ``rows`` of this split (a gather)."""
+        return TensorData(self.x[rows], self.y[rows], self.index[rows])
+
+    def to(self, device: torch.device | str) -> TensorData:
+        """This split on ``device``."""
+        return TensorData(self.x.to(device), self.y.to(device), self.index.to(device))
+
+
+class ShuffledBatches:
+    """One pass = one epoch: a seeded permutation, one gather, then contiguous slices.
+
+    Args:
+        x: inputs, on the training device.
+        y: targets, on the training device.
+        batch_size: items per optimizer step (the last step of an epoch may be smaller).
+        generator: CPU generator of the training stream; each epoch draws one permutation.
+        whole_epoch: yield the whole shuffled epoch as one batch (for the epoch-step fit mode)
+            instead of one batch per optimizer step.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator,
+        whole_epoch: bool,
+    ) -> None:
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.generator = generator
+        self.whole_epoch = whole_epoch
+
+    def __len__(self) -> int:
+        return 1 if self.whole_epoch else -(-len(self.y) // self.batch_size)
+
+    def _shuffled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        perm = torch.randperm(len(self.y), generator=self.generator).to(self.y.device)
+        return self.x[perm], self.y[perm]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        xs, ys = self._shuffled()
+        if self.whole_epoch:
+            yield xs, ys
+            return
+        for start in range(0, len(ys), self.batch_size):
+            yield xs[start : start + self.batch_size], ys[start : start + self.batch_size]
+
+
+class ChunkBatches:
+    """Fixed-order chunks of a split, for validation, testing and scoring.
+
+    Args:
+        x: inputs.
+        y: targets (or ``None`` for unlabelled scoring).
+        size: items per chunk.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor | None, size: int) -> None:
+        self.x, self.y, self.size = x, y, size
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(self.x), self.size):
+            stop = start + self.size
+            y = self.y[start:stop] if self.y is not None else torch.empty(0)
+            yield self.x[start:stop], y
+
+
+def epoch_slices(n: int, batch_size: int) -> Iterator[slice]:
+    """The mini-batch slices of one epoch of ``n`` items."""
+    for start in range(0, n, batch_size):
+        yield slice(start, start + batch_size)

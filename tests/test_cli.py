@@ -1,0 +1,84 @@
+"""The installed ``alrun`` command, run in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ALRUN = shutil.which("alrun", path=str(Path(sys.executable).parent)) or "alrun"
+
+
+def alrun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ALRUN, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_smoke_run_leaves_csvs_and_run_json(tmp_path):
+    out = alrun("experiment=smoke", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert list(metrics["n_labelled"]) == [10, 14, 18, 20]
+    assert list(pd.read_csv(tmp_path / "run" / "queries.csv").columns) == [
+        "round",
+        "pool",
+        "pool_index",
+        "dataset_index",
+        "score",
+        "rank",
+    ]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "finished"
+    assert "test/acc" in out.stdout  # the per-round table
+    assert "Traceback" not in out.stderr
+
+
+def test_python_dash_m_works(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "alrun", "--help"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert out.returncode == 0 and "strategy: " in out.stdout
+
+
+def test_help_lists_groups_and_options(tmp_path):
+    out = alrun("--help", cwd=tmp_path)
+    assert out.returncode == 0
+    for text in (
+        "dataset: digits",
+        "entropy, least_confidence, margin, random",
+        "trainer: auto, cpu, gpu\n",
+    ):
+        assert text in out.stdout
+
+
+BAD_INPUTS = [
+    (["strategy=entropyy"], "unknown strategy 'entropyy'", "entropy"),
+    (["dataset=nope"], "unknown dataset 'nope'", "digits"),
+    (["model=nope"], "unknown model 'nope'", "mlp"),
+    (["budgte=100"], "unknown config key 'budgte'", "alrun --cfg job"),
+    (["strategy.tempreature=2"], "unknown config key 'strategy.tempreature'", "alrun --cfg job"),
+    (["budget=-5"], "budget=-5", "integers >= 0"),
+    (["budget=abc"], "budget='abc'", "integers >= 0"),
+    (["query_size=0"], "query_size=0", "integers >= 1"),
+    (["reset=sometimes"], "reset='sometimes'", "snapshot, scratch, warm"),
+]
+
+
+@pytest.mark.parametrize(("args", "names", "allowed"), BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2(tmp_path, args, names, allowed):
+    out = alrun(*args, cwd=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alrun: error:"), out.stderr
+    assert names in lines[0] and allowed in lines[0]
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("metrics.csv"))
+
+
+def test_budget_larger_than_pool_is_refused(tmp_path):
+    out = alrun("initial_size=1000", "budget=1000", cwd=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "initial_size + budget = 2000" in lines[0] and "<= 1347" in lines[0]
