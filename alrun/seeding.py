@@ -15,7 +15,18 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-STREAMS = ("split", "initial", "val", "weights", "train", "dropout", "tiebreak", "acquisition")
+STREAMS = (
+    "split",
+    "initial",
+    "val",
+    "weights",
+    "train",
+    "dropout",
+    "mc_dropout",
+    "tiebreak",
+    "acquisition",
+    "subsample",
+)
 
 
 class Streams:

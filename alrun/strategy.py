@@ -193,10 +193,12 @@ class Strategy(pl.LightningModule):
         self.to(self.inference_device).eval()
         ctx = QueryContext(
             x=pool.to(self.inference_device).unlabelled_data().x,
-            logits=self.net,
+            net=self.net,
             chunk_size=self.eval_batch_size,
             tiebreak=self.streams.torch("tiebreak", self.round),
             acquisition=self.streams.torch("acquisition", self.round),
+            labelled_x=self.train_pool.to(self.inference_device).labelled_data().x,
+            mc_seed=self.streams.entropy("mc_dropout", self.round),
         )
         return self.acquisition.select(ctx, n)
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
+from alrun.cli import config_dir
 from alrun.config import validate
-from tests.conftest import CONFIG_DIR
+
+CONFIG_DIR = config_dir()
 
 GROUPS = ("dataset", "model", "optimizer", "strategy", "trainer")
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 
+from alrun.nets import Classifier
 from alrun.strategies.select import top_n
-
-Logits = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -26,34 +25,51 @@ class Selection:
 class QueryContext:
     """The candidates of one query and lazy, cached ways to get what a strategy needs about them.
 
+    The loop never knows what a strategy needs: the strategy asks this context (log-probabilities
+    here; other modules of :mod:`alrun.strategies` derive more through :meth:`cached`).
+
     Args:
         x: inputs of the candidates (the unlabelled items), on the inference device.
-        logits: the model's forward pass in eval mode, applied to one chunk.
+        net: the classifier, in eval mode, on the inference device.
         chunk_size: items per inference chunk.
         tiebreak: the round's tie-break stream (CPU).
         acquisition: the round's stream for stochastic acquisition (CPU).
+        labelled_x: inputs of the labelled training items (for strategies that look at them).
+        mc_seed: seed of this round's acquisition-time dropout masks.
     """
 
     x: torch.Tensor
-    logits: Logits
+    net: Classifier
     chunk_size: int
     tiebreak: torch.Generator
     acquisition: torch.Generator
+    labelled_x: torch.Tensor | None = None
+    mc_seed: int = 0
     _cache: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    def chunks(self, x: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+        """``x`` (the candidates by default) in chunks of ``chunk_size``."""
+        x = self.x if x is None else x
+        for start in range(0, int(x.shape[0]), self.chunk_size):
+            yield x[start : start + self.chunk_size]
+
+    def cached(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """``compute()`` once per query; later calls with the same key reuse the result."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
     def log_probs(self) -> torch.Tensor:
         """``[N, C]`` float64 log-probabilities of the candidates, on the CPU."""
-        if "log_probs" not in self._cache:
-            parts = []
-            with torch.inference_mode():
-                for start in range(0, len(self), self.chunk_size):
-                    chunk = self.x[start : start + self.chunk_size]
-                    parts.append(self.logits(chunk).double().log_softmax(dim=-1).cpu())
-            self._cache["log_probs"] = torch.cat(parts) if parts else torch.empty(0, 0).double()
-        return self._cache["log_probs"]
+        return self.cached("log_probs", self._log_probs)
+
+    def _log_probs(self) -> torch.Tensor:
+        with torch.inference_mode():
+            parts = [self.net(c).double().log_softmax(dim=-1).cpu() for c in self.chunks()]
+        return torch.cat(parts) if parts else torch.empty(0, 0, dtype=torch.float64)
 
 
 class Acquisition(ABC):
