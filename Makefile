@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-full lint format clean
+.PHONY: help install data run test test-full lint format clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv (if absent) and install alrun with dev tools; quick when up to date
+
+data: ## Fetch MNIST + Fashion-MNIST into data/ (or $$ALRUN_DATA_DIR), sha256-checked; quick when present
+	bash scripts/fetch_data.sh
 
 run: install ## Run the default experiment (digits, margin); pass overrides with ARGS="strategy=entropy"
 	$(VENV)/bin/alrun $(ARGS)

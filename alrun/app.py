@@ -19,6 +19,7 @@ from typing import Any
 import lightning
 import lightning.pytorch as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,6 +27,7 @@ import alrun
 from alrun.config import check_pool_size
 from alrun.datasets import Splits, hold_out
 from alrun.display import Display
+from alrun.errors import UserError
 from alrun.loop import Plan, RunObserver, run_loop
 from alrun.pool import ActivePool
 from alrun.records import RunFolder
@@ -105,10 +107,21 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     )
 
 
+def build_dataset(cfg: DictConfig) -> Splits:
+    """The configured dataset; a user error inside its builder (a missing file, bad data) is raised
+    as itself, not wrapped in Hydra's InstantiationException, so the CLI prints it as one line."""
+    try:
+        return instantiate(cfg.dataset)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, UserError):
+            raise exc.__cause__ from None
+        raise
+
+
 def build(cfg: DictConfig, run_dir: Path) -> Experiment:
     """Instantiate the run's objects from the composed config."""
     streams = Streams(cfg.seed)
-    strategy = build_strategy(cfg, instantiate(cfg.dataset), streams)
+    strategy = build_strategy(cfg, build_dataset(cfg), streams)
     display = Display(live=cfg.progress)
     trainer_partial = instantiate(cfg.trainer)
     user_callbacks = list(trainer_partial.keywords.pop("callbacks", None) or [])

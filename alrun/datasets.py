@@ -2,6 +2,12 @@
 
 Builders are the ``_target_`` of ``configs/dataset/*.yaml``. They run offline: data comes from
 installed packages or from files fetched beforehand, never from the network at run time.
+
+Scaling (the ``scaling`` setting of every builder) is fitted on the training portion only, the
+pool from which training and validation labels are drawn (its inputs, never its labels), and
+applied unchanged to the test set: ``standardize`` = zero mean, unit variance per feature
+(scikit-learn's ``StandardScaler``; constant features are left centred); ``normalize`` = one mean
+and one standard deviation over all input values (for images); ``none`` = as loaded.
 """
 
 from __future__ import annotations
@@ -12,7 +18,11 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from alrun.datacheck import check_classes
+from alrun.errors import ConfigError, DataError
 from alrun.tensors import TensorData
+
+SCALINGS = ("none", "standardize", "normalize")
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,92 @@ class Splits:
         return tuple(self.train.x.shape[1:])
 
 
-def split_arrays(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float, split_seed: int) -> Splits:
+def scale(x_train: np.ndarray, x_test: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
+    """Scale both parts with statistics of ``x_train`` only (see the module docstring).
+
+    Args:
+        x_train: training-portion inputs, first axis = items.
+        x_test: test inputs (same item shape).
+        scaling: ``none``, ``standardize`` or ``normalize``.
+    """
+    if scaling not in SCALINGS:
+        raise ConfigError(f"dataset.scaling={scaling!r} is not allowed (choose from: {', '.join(SCALINGS)})")
+    if scaling == "none":
+        return x_train, x_test
+    if scaling == "normalize":
+        mean, std = float(x_train.mean(dtype=np.float64)), float(x_train.std(dtype=np.float64))
+        std = std if std > 0 else 1.0
+        return (x_train - mean) / std, (x_test - mean) / std
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x_train.reshape(len(x_train), -1))
+
+    def apply(x: np.ndarray) -> np.ndarray:
+        return scaler.transform(x.reshape(len(x), -1)).reshape(x.shape).astype(np.float32)
+
+    return apply(x_train), apply(x_test)
+
+
+def _part(x: np.ndarray, y: np.ndarray, index: np.ndarray) -> TensorData:
+    return TensorData(
+        torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32),
+        torch.as_tensor(y, dtype=torch.long),
+        torch.as_tensor(index, dtype=torch.long),
+    )
+
+
+def assemble(
+    name: str,
+    train: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray, np.ndarray],
+    n_classes: int,
+    scaling: str = "none",
+) -> Splits:
+    """A :class:`Splits` from ``(x, y, dataset_index)`` parts, scaled with training statistics.
+
+    Args:
+        name: dataset name for records.
+        train: training-portion inputs, integer labels ``0 .. C-1`` and dataset indices.
+        test: the same for the test set.
+        n_classes: number of classes ``C``.
+        scaling: ``none``, ``standardize`` or ``normalize`` (fitted on ``train`` only).
+    """
+    x_train, x_test = scale(train[0], test[0], scaling)
+    return Splits(name, _part(x_train, *train[1:]), _part(x_test, *test[1:]), n_classes)
+
+
+def check_fraction(test_fraction: float) -> None:
+    """Refuse a test fraction outside ``(0, 1)``."""
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ConfigError(f"dataset.test_fraction={test_fraction} is out of range (allowed: 0 < f < 1)")
+
+
+def stratified_rows(source: str, y: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified split of the rows of ``y``: ``(rest, picked)``, each ascending.
+
+    Args:
+        source: the data's file or name, for messages.
+        y: integer labels.
+        size: items to pick (an int) or a fraction of them (a float in ``(0, 1)``).
+        seed: seed of the split.
+    """
+    rows = np.arange(len(y))
+    try:
+        rest, picked = train_test_split(rows, test_size=size, stratify=y, random_state=seed % 2**32)
+    except ValueError as exc:
+        raise DataError(f"{source}: cannot split {len(y)} items stratified by class: {exc}") from None
+    return np.sort(rest), np.sort(picked)
+
+
+def split_arrays(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    test_fraction: float,
+    split_seed: int,
+    scaling: str = "none",
+    source: str | None = None,
+) -> Splits:
     """Stratified, seeded train/test split of arrays into a :class:`Splits`.
 
     Args:
@@ -39,32 +134,32 @@ def split_arrays(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float, 
         y: integer class labels ``0 .. C-1``.
         test_fraction: share of items held out as the fixed test set.
         split_seed: seed of the split (kept fixed across runs so every run tests on the same items).
+        scaling: ``none``, ``standardize`` or ``normalize`` (fitted on the training portion).
+        source: the data's file, for messages (default: ``name``).
     """
-    index = np.arange(len(y))
-    tr, te = train_test_split(index, test_size=test_fraction, stratify=y, random_state=split_seed)
-    tr, te = np.sort(tr), np.sort(te)
-
-    def part(rows: np.ndarray) -> TensorData:
-        return TensorData(
-            torch.as_tensor(x[rows], dtype=torch.float32),
-            torch.as_tensor(y[rows], dtype=torch.long),
-            torch.as_tensor(rows, dtype=torch.long),
-        )
-
-    return Splits(name, part(tr), part(te), int(y.max()) + 1)
+    check_fraction(test_fraction)
+    classes = np.unique(y)
+    check_classes(source or name, np.searchsorted(classes, y), classes)
+    tr, te = stratified_rows(source or name, y, test_fraction, split_seed)
+    return assemble(name, (x[tr], y[tr], tr), (x[te], y[te], te), int(y.max()) + 1, scaling)
 
 
-def digits(test_fraction: float = 0.25, split_seed: int = 0) -> Splits:
+def digits(
+    test_fraction: float = 0.25, split_seed: int = 0, scaling: str = "none", images: bool = False
+) -> Splits:
     """scikit-learn's 8x8 handwritten digits (1,797 items, 10 classes), pixels scaled by 1/16.
 
     Args:
         test_fraction: share held out as the test set (0.25 gives a 1,347-item pool, 450 test).
         split_seed: seed of the stratified split.
+        scaling: further scaling (``none`` keeps pixels in ``[0, 1]``).
+        images: items of shape ``[1, 8, 8]`` (for ``model=cnn``/``resnet``) instead of 64 features.
     """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    return split_arrays("digits", bunch.data / 16.0, bunch.target, test_fraction, split_seed)
+    x = bunch.images[:, None] if images else bunch.data
+    return split_arrays("digits", x / 16.0, bunch.target, test_fraction, split_seed, scaling)
 
 
 def hold_out(data: TensorData, size: int, seed: int) -> tuple[TensorData, TensorData]:

@@ -1,8 +1,9 @@
 """Plain ``torch.nn`` classifiers (no Lightning here).
 
-Every net takes ``input_shape`` and ``n_classes`` (filled in from the dataset) and is split into
-``body`` (input -> penultimate features) and ``head`` (features -> logits), so strategies that work
-on embeddings can ask for ``body(x)``.
+Every net takes ``input_shape`` and ``n_classes`` (filled in from the dataset, never by hand) and
+is split into ``body`` (input -> penultimate features) and ``head`` (features -> logits), so
+strategies that work on embeddings can ask for ``body(x)``. Dropout layers exist only when their
+probability is above 0.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from math import prod
 
 import torch
 from torch import nn
+
+from alrun.errors import ConfigError
 
 
 class Classifier(nn.Module):
@@ -47,8 +50,7 @@ class MLP(Classifier):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_dropout(dropout=dropout)
         layers: list[nn.Module] = [nn.Flatten()]
         width = prod(input_shape)
         for size in hidden:
@@ -58,3 +60,90 @@ class MLP(Classifier):
             width = int(size)
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, n_classes)
+
+
+def check_dropout(**probs: float) -> None:
+    """Refuse a dropout probability outside ``[0, 1)``."""
+    for key, p in probs.items():
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"model.{key}={p} is out of range (allowed: 0 <= p < 1)")
+
+
+def image_shape(input_shape: Sequence[int], model: str) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of image items; a ConfigError for flat inputs."""
+    if len(input_shape) != 3:
+        raise ConfigError(
+            f"model={model} needs image items [channels, height, width], but the dataset gives items "
+            f"of shape {tuple(input_shape)} (use model=mlp or model=logreg; "
+            "dataset=digits has dataset.images=true)"
+        )
+    c, h, w = (int(v) for v in input_shape)
+    return c, h, w
+
+
+def dropout_layers(p: float) -> list[nn.Module]:
+    """``[nn.Dropout(p)]``, or nothing when ``p`` is 0."""
+    return [nn.Dropout(p)] if p > 0 else []
+
+
+class LogReg(Classifier):
+    """Multinomial logistic regression: flatten, then one linear layer (features = the inputs).
+
+    Args:
+        input_shape: shape of one input item (flattened).
+        n_classes: number of classes.
+    """
+
+    def __init__(self, input_shape: Sequence[int], n_classes: int) -> None:
+        super().__init__()
+        self.body = nn.Flatten()
+        self.head = nn.Linear(prod(input_shape), n_classes)
+
+
+class CNN(Classifier):
+    """The convnet of Gal, Islam and Ghahramani (2017), after Keras' MNIST example: conv-relu-conv-relu-
+    maxpool-dropout-dense-relu-dropout, then a linear head.
+
+    Args:
+        input_shape: ``[channels, height, width]`` of one image.
+        n_classes: number of classes.
+        channels: filters of each of the two convolutions.
+        kernel: convolution kernel size (no padding).
+        pool: max-pooling window and stride.
+        hidden: width of the dense layer (the embedding).
+        dropout_conv: dropout probability after pooling.
+        dropout_dense: dropout probability after the dense layer.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        n_classes: int,
+        channels: int = 32,
+        kernel: int = 3,
+        pool: int = 2,
+        hidden: int = 128,
+        dropout_conv: float = 0.25,
+        dropout_dense: float = 0.5,
+    ) -> None:
+        super().__init__()
+        check_dropout(dropout_conv=dropout_conv, dropout_dense=dropout_dense)
+        c, h, w = image_shape(input_shape, "cnn")
+        side_h, side_w = (h - 2 * (kernel - 1)) // pool, (w - 2 * (kernel - 1)) // pool
+        if min(side_h, side_w) < 1:
+            raise ConfigError(
+                f"model=cnn: images of {h}x{w} are too small for two {kernel}x{kernel} convs and pool {pool}"
+            )
+        self.body = nn.Sequential(
+            nn.Conv2d(c, channels, kernel),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel),
+            nn.ReLU(),
+            nn.MaxPool2d(pool),
+            *dropout_layers(dropout_conv),
+            nn.Flatten(),
+            nn.Linear(channels * side_h * side_w, hidden),
+            nn.ReLU(),
+            *dropout_layers(dropout_dense),
+        )
+        self.head = nn.Linear(hidden, n_classes)

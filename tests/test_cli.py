@@ -47,7 +47,8 @@ def test_help_lists_groups_and_options(tmp_path):
     out = alrun("--help", cwd=tmp_path)
     assert out.returncode == 0
     for text in (
-        "dataset: digits",
+        "dataset: breast_cancer, csv, digits, fashion_mnist, iris, mnist, npz, synthetic, wine\n",
+        "model: cnn, logreg, mlp, resnet\n",
         "entropy, least_confidence, margin, random",
         "trainer: auto, cpu, gpu\n",
     ):

@@ -20,8 +20,9 @@ def options(group: str) -> list[str]:
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in options(g)])
-def test_every_option_instantiates(make_cfg, group, option):
-    cfg = make_cfg(f"{group}={option}")
+def test_every_option_instantiates(make_cfg, dataset_overrides, group, option):
+    overrides = dataset_overrides(option) if group == "dataset" else [f"{group}={option}"]
+    cfg = make_cfg(*overrides)
     validate(cfg)
     obj = instantiate(cfg[group])
     assert obj is not None
@@ -53,3 +54,19 @@ def test_digits_deeplay_settings(make_cfg):
     assert (cfg.budget, cfg.query_size, cfg.initial_size) == (180, 20, 20)
     assert list(cfg.model.hidden) == [64, 64] and cfg.trainer.max_epochs == 100
     assert cfg.batch_size == 32 and cfg.reset == "snapshot" and cfg.optimizer.lr == 1e-3
+
+
+def test_gal2017_mnist_settings(make_cfg):
+    cfg = make_cfg("experiment=gal2017_mnist", smoke=False)
+    assert cfg.dataset._target_ == "alrun.idx.mnist" and cfg.model._target_ == "alrun.nets.CNN"
+    assert (cfg.initial, cfg.initial_size, cfg.query_size, cfg.val_size) == ("balanced", 20, 10, 100)
+    assert cfg.initial_size + cfg.budget == 1000 and cfg.reset == "scratch"
+    assert (cfg.model.dropout_conv, cfg.model.dropout_dense, cfg.model.hidden) == (0.25, 0.5, 128)
+    assert "strategy" not in (cfg.get("defaults") or [])  # the strategy is the user's choice
+
+
+def test_deepalplus_mnist_settings(make_cfg):
+    cfg = make_cfg("experiment=deepalplus_mnist", smoke=False)
+    assert cfg.model._target_ == "alrun.resnet.ResNet" and cfg.optimizer.lr == 1e-3
+    assert (cfg.initial_size, cfg.query_size, cfg.budget) == (100, 100, 1000)
+    assert (cfg.batch_size, cfg.trainer.max_epochs, cfg.reset) == (128, 20, "scratch")

@@ -1,0 +1,150 @@
+"""The user's own data: ``dataset=npz`` (numpy arrays) and ``dataset=csv`` (a table, via pandas).
+
+Without a separate test set, a seeded stratified ``test_fraction`` of the items becomes the test
+set (``split_seed`` stays fixed across run seeds). Labels of any type are coded ``0 .. C-1`` in
+sorted order of their values (:func:`alrun.datacheck.encode_labels`). Every problem with a file
+is one :class:`~alrun.errors.DataError` line that names the file.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from alrun.datacheck import check_classes, check_features, check_rows, encode_labels
+from alrun.datasets import Splits, assemble, split_arrays
+from alrun.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def existing_file(path: str | None, dataset: str, usage: str) -> Path:
+    """``path`` as an existing file; a ConfigError when unset, a DataError when missing."""
+    if not path:
+        raise ConfigError(f"dataset={dataset} needs dataset.path (usage: alrun dataset={dataset} {usage})")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError(f"{file}: no such file (dataset.path)")
+    return file
+
+
+def read_npz(file: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` archive (written by ``np.savez``), loaded without pickle."""
+    try:
+        loaded = np.load(file, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{file}: cannot read as .npz ({' '.join(str(exc).split())})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DataError(f"{file}: not an .npz archive (write it with np.savez(path, X=..., y=...))")
+    with loaded:
+        try:
+            return {key: loaded[key] for key in loaded.files}
+        except ValueError as exc:  # object arrays need pickle, which is off
+            raise DataError(f"{file}: cannot read as .npz ({' '.join(str(exc).split())})") from None
+
+
+def npz(
+    path: str | None = None, test_fraction: float = 0.25, split_seed: int = 0, scaling: str = "standardize"
+) -> Splits:
+    """Arrays ``X`` (inputs, one row per item, any item shape) and ``y`` (labels) from an ``.npz``.
+
+    Optional ``X_test`` and ``y_test`` give a fixed test set (``test_fraction`` is then unused).
+
+    Args:
+        path: the ``.npz`` file.
+        test_fraction: share of items held out as the test set when there is no ``X_test``.
+        split_seed: seed of the stratified split.
+        scaling: ``standardize`` (per feature, default), ``normalize`` or ``none``.
+    """
+    file = existing_file(path, "npz", "dataset.path=FILE.npz")
+    arrays = read_npz(file)
+    src = str(file)
+    for key in ("X", "y"):
+        if key not in arrays:
+            raise DataError(f"{src}: no array {key!r} (found: {', '.join(sorted(arrays)) or 'none'})")
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{src}: X_test and y_test must come together (found only one of them)")
+    x = check_features(src, arrays["X"], "X")
+    y, classes = encode_labels(src, arrays["y"], what="y")
+    check_rows(src, x, y)
+    if "X_test" not in arrays:
+        return split_arrays("npz", x, y, test_fraction, split_seed, scaling, source=src)
+    xt = check_features(src, arrays["X_test"], "X_test")
+    if xt.shape[1:] != x.shape[1:]:
+        raise DataError(f"{src}: X_test items have shape {xt.shape[1:]} but X items have {x.shape[1:]}")
+    yt, _ = encode_labels(src, arrays["y_test"], classes, what="y_test")
+    check_rows(src, xt, yt, "X_test", "y_test")
+    check_classes(src, y, classes, min_count=1)
+    train = (x, y, np.arange(len(y)))
+    return assemble("npz", train, (xt, yt, np.arange(len(yt)) + len(y)), len(classes), scaling)
+
+
+def _frame_problem(df: pd.DataFrame, target: str, drop: Sequence[str]) -> str | None:
+    """What is wrong with the table's columns, or ``None``."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    for column in (target, *drop):
+        if column not in df.columns:
+            return f"no column {column!r} (columns: {', '.join(map(str, df.columns[:20]))})"
+    features = df.drop(columns=[target, *drop])
+    if features.shape[1] == 0:
+        return "no feature columns left after dropping the target and dataset.drop"
+    text = [str(c) for c in features.columns if not (is_numeric_dtype(df[c]) or is_bool_dtype(df[c]))]
+    if text:
+        names = ", ".join(map(repr, text[:5]))
+        return f"feature column(s) {names} are not numeric; encode them or add them to dataset.drop"
+    for column in [target, *features.columns]:
+        missing = df[column].isna().to_numpy()
+        if missing.any():
+            line = int(missing.argmax()) + 2  # +1 for the header, +1 for 1-based lines
+            count = int(missing.sum())
+            return f"column {column!r} has {count} missing values (first on line {line}); impute or drop them"
+    return None
+
+
+def csv(
+    path: str | None = None,
+    target: str | None = None,
+    drop: Sequence[str] = (),
+    sep: str = ",",
+    test_fraction: float = 0.25,
+    split_seed: int = 0,
+    scaling: str = "standardize",
+) -> Splits:
+    """A table with a header row: one column is the label (``target``), the others numeric features.
+
+    Args:
+        path: the CSV file.
+        target: the label column.
+        drop: columns that are neither features nor the label (ids, names, dates).
+        sep: field separator.
+        test_fraction: share of items held out as the test set.
+        split_seed: seed of the stratified split.
+        scaling: ``standardize`` (per feature, default), ``normalize`` or ``none``.
+    """
+    import pandas as pd
+    from pandas.api.types import is_numeric_dtype
+
+    file = existing_file(path, "csv", "dataset.path=FILE.csv dataset.target=COLUMN")
+    if not target:
+        raise ConfigError("dataset=csv needs dataset.target, the label column (dataset.target=COLUMN)")
+    try:
+        df = pd.read_csv(file, sep=sep)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{file}: cannot read as CSV ({' '.join(str(exc).split())})") from None
+    drop = [str(c) for c in drop]
+    problem = _frame_problem(df, str(target), drop)
+    if problem:
+        raise DataError(f"{file}: {problem}")
+    x = check_features(
+        str(file), df.drop(columns=[str(target), *drop]).to_numpy(dtype=np.float64), "features"
+    )
+    raw = df[str(target)]
+    y, classes = encode_labels(str(file), raw.to_numpy() if is_numeric_dtype(raw) else raw.to_numpy(object))
+    check_classes(str(file), y, classes, what=f"column {target!r}")
+    return split_arrays("csv", x, y, test_fraction, split_seed, scaling, source=str(file))
