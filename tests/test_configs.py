@@ -62,7 +62,11 @@ def test_gal2017_mnist_settings(make_cfg):
     assert (cfg.initial, cfg.initial_size, cfg.query_size, cfg.val_size) == ("balanced", 20, 10, 100)
     assert cfg.initial_size + cfg.budget == 1000 and cfg.reset == "scratch"
     assert (cfg.model.dropout_conv, cfg.model.dropout_dense, cfg.model.hidden) == (0.25, 0.5, 128)
-    assert "strategy" not in (cfg.get("defaults") or [])  # the strategy is the user's choice
+    text = (Path(CONFIG_DIR) / "experiment" / "gal2017_mnist.yaml").read_text()
+    assert "override /strategy" not in text  # the strategy is the user's choice
+    assert make_cfg("experiment=gal2017_mnist", "strategy=entropy", smoke=False).strategy._target_.endswith(
+        "Entropy"
+    )
 
 
 def test_deepalplus_mnist_settings(make_cfg):
