@@ -33,13 +33,13 @@ test-full: install ## Run every test, the slow ones included
 	$(PY) -m pytest -q
 
 lint: install ## ruff (lint + format check) and mypy
-	$(VENV)/bin/ruff check alrun tests benchmarks
-	$(VENV)/bin/ruff format --check alrun tests benchmarks
+	$(VENV)/bin/ruff check alrun tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff format --check alrun tests $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
 format: install ## Format and auto-fix with ruff
-	$(VENV)/bin/ruff format alrun tests benchmarks
-	$(VENV)/bin/ruff check --fix alrun tests benchmarks
+	$(VENV)/bin/ruff format alrun tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff check --fix alrun tests $(wildcard benchmarks)
 
 clean: ## Remove outputs, caches and the virtual environment
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +; rm -rf multirun .pytest_cache .mypy_cache .ruff_cache $(VENV)

@@ -102,6 +102,7 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
         eval_batch_size=cfg.eval_batch_size,
         reset=cfg.reset,
         fit_mode=cfg.fit_mode,
+        pool_subsample=cfg.pool_subsample,
     )
 
 

@@ -37,10 +37,20 @@ def _task(cfg: DictConfig) -> float:
         from alrun.app import run_experiment  # heavy imports only once a run really starts
 
         return run_experiment(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except UserError as exc:
+    except Exception as exc:
+        error = user_error(exc)
+        if error is None:
+            raise
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the sweep records this job as failed and goes on with the others
-        fail(exc)
+            raise error from None  # the sweep records this job as failed and goes on with the others
+        fail(error)
+
+
+def user_error(exc: BaseException | None) -> UserError | None:
+    """``exc`` if it is a :class:`UserError`, else the one it wraps (Hydra's instantiate wraps them)."""
+    while exc is not None and not isinstance(exc, UserError):
+        exc = exc.__cause__
+    return exc
 
 
 def describe(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import lightning.pytorch as pl
 
 from alrun.pool import QueryRecord
+from alrun.query_metrics import query_metrics
 from alrun.strategy import Strategy
 
 
@@ -72,6 +73,8 @@ def _train_round(
     evaluated = perf_counter()
     records = [strategy.query_and_update(query_size)] if query_size else []
     queried = perf_counter()
+    if records:
+        row |= query_metrics(strategy.train_pool, records[0])
     strategy.reset_model()
     row |= {
         "fit_s": fitted - start,

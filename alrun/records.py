@@ -27,6 +27,10 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "eval_s",
     "query_s",
     "total_s",
+    "query/n_scored",
+    "query/score_mean",
+    "query/pool_score_mean",
+    "query/pairwise_dist",
 )
 QUERY_COLUMNS: tuple[str, ...] = ("round", "pool", "pool_index", "dataset_index", "score", "rank")
 

@@ -45,6 +45,8 @@ class Strategy(pl.LightningModule):
             weights each round) or ``warm`` (keep training the same weights).
         fit_mode: ``epoch`` (one Lightning step per epoch, the mini-batch loop inside it) or
             ``batch`` (one Lightning step per mini-batch); same arithmetic, same result.
+        pool_subsample: score only a seeded random this-many of the unlabelled items per query
+            (stream ``subsample``); ``None`` or 0 scores them all.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class Strategy(pl.LightningModule):
         eval_batch_size: int = 4096,
         reset: str = "snapshot",
         fit_mode: str = "epoch",
+        pool_subsample: int | None = None,
     ) -> None:
         super().__init__()
         self.net_factory, self.streams = net_factory, streams
@@ -67,8 +70,9 @@ class Strategy(pl.LightningModule):
         self.train_pool, self.val_pool, self.test_data = train_pool, val_pool, test
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.reset, self.automatic_optimization = reset, fit_mode == "batch"
-        self.round = 0
+        self.round, self.pool_subsample = 0, pool_subsample
         self.net = self._new_net(0)
+        acquisition.check(self.net)
         self.initial_model_state: dict[str, torch.Tensor] | None = None
         self.inference_device = torch.device("cpu")
         self._rng_scope = contextlib.ExitStack()
@@ -189,10 +193,13 @@ class Strategy(pl.LightningModule):
     def query_strategy(self, pool: ActivePool, n: int) -> Selection:
         """Pick ``n`` of ``pool``'s unlabelled items (indices relative to its unlabelled list)."""
         from alrun.strategies import QueryContext
+        from alrun.strategies.select import subsample
 
         self.to(self.inference_device).eval()
+        x = pool.to(self.inference_device).unlabelled_data().x
+        scored = subsample(len(x), self.pool_subsample, self.streams.torch("subsample", self.round))
         ctx = QueryContext(
-            x=pool.to(self.inference_device).unlabelled_data().x,
+            x=x if scored is None else x[scored.to(x.device)],
             net=self.net,
             chunk_size=self.eval_batch_size,
             tiebreak=self.streams.torch("tiebreak", self.round),
@@ -200,7 +207,10 @@ class Strategy(pl.LightningModule):
             labelled_x=self.train_pool.to(self.inference_device).labelled_data().x,
             mc_seed=self.streams.entropy("mc_dropout", self.round),
         )
-        return self.acquisition.select(ctx, n)
+        picked = self.acquisition.select(ctx, n)
+        if scored is None:
+            return picked
+        return Selection(scored[picked.index.cpu()], picked.score, picked.pool_score)
 
     def query_train(self, n: int) -> Selection:
         """Query the strategy for ``n`` items to annotate from the training pool."""
