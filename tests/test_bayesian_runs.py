@@ -54,7 +54,25 @@ def test_strategy_without_model_dropout_stops_before_training(make_cfg, strategy
         build_strategy(cfg, instantiate(cfg.dataset), Streams(0))
 
 
-def test_no_dropout_error_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+BAD = [
+    (
+        ["strategy=power_bald"],
+        "strategy power_bald needs MC dropout, but the model (MLP) has no dropout layer",
+    ),
+    (
+        ["strategy=bald", "strategy.mc_samples=0"],
+        "strategy.mc_samples=0 is not allowed (allowed: integers >= 1)",
+    ),
+    (
+        ["strategy=power_bald", "strategy.kind=powr"],
+        "strategy.kind='powr' is not allowed (choose from: power,",
+    ),
+    (["strategy=batchbald", "strategy.max_configs=0"], "strategy.max_configs=0 is not allowed"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD)
+def test_bad_strategy_settings_are_one_line_exit_2(tmp_path, monkeypatch, capsys, args, message):
     """The CLI's own entry point, in-process (the heavy imports are paid already)."""
     from hydra.core.global_hydra import GlobalHydra
 
@@ -63,12 +81,12 @@ def test_no_dropout_error_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
     GlobalHydra.instance().clear()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")  # main() sets it; monkeypatch puts the old value back
-    monkeypatch.setattr("sys.argv", ["alrun", "experiment=smoke", "strategy=power_bald", "hydra.run.dir=run"])
+    monkeypatch.setattr("sys.argv", ["alrun", "experiment=smoke", *args, "hydra.run.dir=run"])
     with pytest.raises(SystemExit) as stop:
         main()
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.count("\n") == 1, err
-    assert err.startswith("alrun: error: strategy power_bald needs MC dropout") and "model.dropout=0.5" in err
+    assert err.startswith(f"alrun: error: {message}"), err
     assert not (tmp_path / "run" / "metrics.csv").exists()
 
 
@@ -142,3 +160,14 @@ def test_query_metrics_match_hand_computed_values():
     single = QueryRecord("train", 1, np.array([3]), np.array([3]), np.array([0.2]), None)
     one = query_metrics(pool, single)
     assert math.isnan(one["query/pairwise_dist"]) and one["query/n_scored"] is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("strategy", ["batchbald", "power_bald"])
+def test_same_seed_gives_identical_queries_and_metrics(run_cfg, tmp_path, strategy):
+    """MC masks, sampled configurations and Gumbel noise all come from the run's streams."""
+    extra = ["strategy.max_configs=10", "strategy.config_samples=100"] if strategy == "batchbald" else []
+    a = run_cfg(f"strategy={strategy}", "model.dropout=0.5", *extra, "seed=5", folder="a")
+    b = run_cfg(f"strategy={strategy}", "model.dropout=0.5", *extra, "seed=5", folder="b")
+    columns = ["n_labelled", "test/acc", "test/loss", "train/loss", *QUERY]
+    assert pd.DataFrame(a)[columns].equals(pd.DataFrame(b)[columns])
+    assert pd.read_csv(tmp_path / "a" / "queries.csv").equals(pd.read_csv(tmp_path / "b" / "queries.csv"))
