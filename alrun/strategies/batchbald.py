@@ -101,8 +101,9 @@ def batchbald(
     """Greedy BatchBALD batch of ``n`` candidates of ``[T, N, C]`` float64 log-probabilities.
 
     Returns:
-        ``(index, gain, bald)``: the picks in order, each pick's gain in joint mutual information
-        (they sum to the batch's joint MI; the first is its BALD score), and every candidate's BALD score.
+        ``(index, gain, bald)``: the picks in order, each pick's gain in joint mutual information (the
+        first is its BALD score; while configurations are enumerated the gains sum to the batch's joint
+        MI), and every candidate's BALD score.
     """
     first = scores.bald(log_probs)
     if not 0 <= n <= len(first):
