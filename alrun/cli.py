@@ -2,6 +2,8 @@
 
 Bad input (an unknown option or key, a value out of range, a missing data file) ends the run with
 one line on stderr naming the problem, and exit code 2; Ctrl-C exits with 130.
+In a sweep (``-m``) a failing job writes ``"status": "failed"`` and the reason into its ``run.json``
+and the other jobs still run; then the sweep exits as that job would have (2 for bad input).
 """
 
 from __future__ import annotations

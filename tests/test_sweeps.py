@@ -62,7 +62,9 @@ def test_sweep_then_report(tmp_path):
     assert "entropy" in rep.stdout and "Failed" not in rep.stdout
 
 
-@pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
+@pytest.mark.parametrize(
+    "launcher", ["basic", "submitit_local", pytest.param("joblib", marks=pytest.mark.slow)]
+)
 def test_a_failing_job_does_not_lose_the_others(tmp_path, launcher):
     sweep = tmp_path / "sweep"
     out = run(

@@ -49,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
             flag,
             type=float,
             default=DEFAULT_TOLERANCE[fig],
+            metavar="TOL",
             help=f"allowed drop of {fig} written into a new anchor (default {DEFAULT_TOLERANCE[fig]})",
         )
     return p
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     targets = args.target or [0.9]
     if any(not 0 < t <= 1 for t in targets):
-        raise ReportError(f"--target {targets} is not allowed (accuracies in (0, 1])")
+        raise ReportError(f"--target {targets} is not allowed (allowed: accuracies in (0, 1])")
     anchor = gate.read_anchor(args.check) if args.check else None
     loaded = load_runs(args.paths)
     figures = run_figures(loaded.complete, loaded.runs.set_index("path")["budget"], targets)
