@@ -64,6 +64,12 @@ def test_identity_from_hydra_choices_and_overrides(tmp_path):
     assert identity(other)["strategy"] == "entropy[temperature=2]" and identity(other)["setting"] == ""
 
 
+def test_labels_with_brackets_reach_the_terminal_unchanged(tmp_path, capsys):
+    write_run(tmp_path / "s", "entropy", 3, [0.5] * 4, overrides=["strategy.temperature=2"])
+    assert report(str(tmp_path)) == 0
+    assert "entropy[temperature=2]" in capsys.readouterr().out  # not taken for rich markup
+
+
 def test_summary_figures_match_hand_computed_values(tmp_path):
     write_sweep(
         tmp_path,

@@ -8,11 +8,13 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from alrun.report.gate import Verdict
 from alrun.report.text import problem_rows, table
 
 WIDTH_OFF_TERMINAL = 160  # CI logs: rich would wrap the table at 80 columns
+MARKUP = "\x00"  # a cell starting with this is rich markup (the gate's verdicts)
 
 
 def console() -> Console:
@@ -21,14 +23,18 @@ def console() -> Console:
     return plain if plain.is_terminal else Console(width=WIDTH_OFF_TERMINAL)
 
 
+def _cell(text: str) -> Text:
+    """Plain text (a ``[...]`` in a label or a reason is not markup), or markup after :data:`MARKUP`."""
+    return Text.from_markup(text[1:]) if text.startswith(MARKUP) else Text(text)
+
+
 def _table(title: str, headers: list[str], rows: list[list[str]], style: str = "") -> Table:
-    out = Table(title=title, title_justify="left", header_style="bold", style=style)
+    out = Table(title=Text(title), title_justify="left", header_style="bold", style=style)
     for i, name in enumerate(headers):
-        out.add_column(
-            name, justify="left" if i == 0 or not rows or not rows[0][i][:1].isdigit() else "right"
-        )
+        numeric = i > 0 and bool(rows) and rows[0][i][:1].isdigit()
+        out.add_column(name, justify="right" if numeric else "left")
     for row in rows:
-        out.add_row(*row)
+        out.add_row(*map(_cell, row))
     return out
 
 
@@ -47,11 +53,11 @@ def show_report(
     if problems:
         head = ["folder", "strategy", "seed", "problem"]
         con.print(_table(f"Failed or unfinished runs ({len(problems)})", head, problems, style="yellow"))
-    con.print("wrote " + ", ".join(str(p) for p in written))
+    con.print(Text("wrote " + ", ".join(str(p) for p in written)))
 
 
 def _verdict(ok: bool) -> str:
-    return "[green]PASS[/green]" if ok else "[bold red]FAIL[/bold red]"
+    return MARKUP + ("[green]PASS[/green]" if ok else "[bold red]FAIL[/bold red]")
 
 
 def show_gate(verdicts: list[Verdict], anchor: Path) -> int:

@@ -94,6 +94,16 @@ def identity(folder: Path) -> dict[str, str]:
     return ident
 
 
+def _run_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {"status": "unreadable run.json"}
+    return info if isinstance(info, dict) else {"status": "unreadable run.json"}
+
+
 def _metrics(folder: Path) -> tuple[pd.DataFrame | None, str]:
     path = folder / "metrics.csv"
     if not path.is_file():
@@ -132,8 +142,7 @@ def _problem(status: str, reason: Any, frame: pd.DataFrame | None, why: str, exp
 def load_run(folder: Path) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """One run's row for the runs table, and its metrics (None when unreadable)."""
     cfg = _yaml(folder / ".hydra" / "config.yaml")
-    info_path = folder / "run.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    info = _run_json(folder / "run.json")
     status = str(info.get("status", "no run.json"))
     frame, why = _metrics(folder)
     expected = _expected_rows(info, cfg)
