@@ -93,6 +93,18 @@ def _source(loaded: Runs, paths: list[Path]) -> dict[str, Any]:
     }
 
 
+def _write_anchor(args: argparse.Namespace, loaded: Runs, summary: Any) -> None:
+    from alrun.report import gate
+    from alrun.report.runs import ReportError
+
+    problems = int((loaded.runs["problem"] != "").sum())
+    if problems or summary.empty:
+        raise ReportError(f"not writing an anchor: {problems} runs failed or are unfinished")
+    tolerance = {"aubc": args.tol_aubc, "final_acc": args.tol_final_acc}
+    gate.write_anchor(gate.make_anchor(summary, tolerance, _source(loaded, args.paths)), args.write_anchor)
+    print(f"alrun-report: wrote anchor {args.write_anchor}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Do what the arguments ask; returns the exit code."""
     from alrun.report import gate
@@ -104,20 +116,13 @@ def run(args: argparse.Namespace) -> int:
     if any(not 0 < t <= 1 for t in targets):
         raise ReportError(f"--target {targets} is not allowed (allowed: accuracies in (0, 1])")
     anchor = gate.read_anchor(args.check) if args.check else None
-    loaded = load_runs(args.paths)
+    loaded = load_runs([p.resolve() for p in args.paths])
     figures = run_figures(loaded.complete, loaded.runs.set_index("path")["budget"], targets)
     summary = summarise(figures, targets)
     out = _out_dir(args)
     show_report(summary, loaded.runs, out, targets, _write(out, loaded, figures, summary, targets))
     if args.write_anchor:
-        problems = int((loaded.runs["problem"] != "").sum())
-        if problems or summary.empty:
-            raise ReportError(f"not writing an anchor: {problems} runs failed or are unfinished")
-        tolerance = {"aubc": args.tol_aubc, "final_acc": args.tol_final_acc}
-        gate.write_anchor(
-            gate.make_anchor(summary, tolerance, _source(loaded, args.paths)), args.write_anchor
-        )
-        print(f"alrun-report: wrote anchor {args.write_anchor}")
+        _write_anchor(args, loaded, summary)
     if anchor is None:
         return 0
     return show_gate(gate.check(summary, anchor), args.check)
