@@ -88,6 +88,21 @@ def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def record_failure(folder: Path, reason: str, **facts: Any) -> None:
+    """Mark a run that stopped before writing its ``run.json`` (a bad value, a missing file) as
+    ``failed``; a run that got as far as writing one has recorded its own status there.
+
+    Args:
+        folder: the run's output folder.
+        reason: one line saying what went wrong.
+        facts: more facts for ``run.json`` (the seed).
+    """
+    path = folder / "run.json"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {**facts, "status": "failed", "reason": reason})
+
+
 class RunFolder:
     """Run observer that writes ``metrics.csv``, ``queries.csv`` and ``run.json`` into a folder.
 
