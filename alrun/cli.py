@@ -15,11 +15,16 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from alrun.config import validate
-from alrun.errors import UserError
+from alrun.errors import ConfigError, RunFailed, UserError
+
+# `resume=PATH` puts the run in PATH (see configs/hydra/default.yaml and `resume_argv`).
+OmegaConf.register_new_resolver(
+    "alrun_run_dir", lambda resume, new: str(resume) if resume else new, replace=True
+)
 
 
 def config_dir() -> str:
@@ -37,7 +42,7 @@ def _task(cfg: DictConfig) -> float:
         from alrun.app import run_experiment  # heavy imports only once a run really starts
 
         return run_experiment(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except UserError as exc:
+    except (UserError, RunFailed, OSError) as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweep records this job as failed and goes on with the others
         fail(exc)
@@ -57,17 +62,40 @@ def describe(exc: BaseException) -> str:
 
 
 def fail(exc: BaseException) -> NoReturn:
-    """Print ``exc`` as one line and exit with code 2."""
+    """Print ``exc`` as one line; exit 1 for a failed run, 2 for bad input or an unwritable folder."""
+    if isinstance(exc, RunFailed):
+        print(f"alrun: run failed: {exc} (status and rows kept in the run folder)", file=sys.stderr)
+        sys.exit(1)
+    if isinstance(exc, OSError):
+        print(
+            f"alrun: error: cannot write {exc.filename or 'the run folder'}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     print(f"alrun: error: {describe(exc)}", file=sys.stderr)
     sys.exit(2)
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """With ``resume=PATH``, put the overrides recorded in ``PATH/.hydra/overrides.yaml`` first, so
+    the run continues with its own settings (later arguments still override them)."""
+    paths = [a.split("=", 1)[1] for a in argv if a.startswith("resume=")]
+    if not paths or not paths[-1]:
+        return argv
+    saved = Path(paths[-1]) / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise ConfigError(f"resume={paths[-1]}: not a run folder (no .hydra/overrides.yaml there)")
+    recorded = [str(o) for o in OmegaConf.load(saved) if not str(o).startswith(("resume=", "hydra.run.dir="))]
+    return recorded + argv
 
 
 def main() -> None:
     """Entry point of the ``alrun`` console script."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, to be printed as one line
     try:
+        sys.argv = sys.argv[:1] + resume_argv(sys.argv[1:])
         _task()
-    except (UserError, HydraException, OmegaConfBaseException) as exc:
+    except (UserError, RunFailed, OSError, HydraException, OmegaConfBaseException) as exc:
         fail(exc)
     except KeyboardInterrupt:
         print("alrun: interrupted", file=sys.stderr)

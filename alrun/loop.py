@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import lightning.pytorch as pl
 
+from alrun.invariants import check_finished, check_round, check_separation
 from alrun.pool import QueryRecord
 from alrun.strategy import Strategy
 
@@ -87,6 +88,7 @@ def run_loop(
     make_trainer: Callable[[], pl.Trainer],
     plan: Plan,
     observers: Sequence[RunObserver] = (),
+    start_round: int = 0,
 ) -> dict[str, Any]:
     """Run a whole active-learning experiment and return the last round's row.
 
@@ -94,22 +96,29 @@ def run_loop(
         strategy: the Strategy module holding pools, model and acquisition.
         make_trainer: builds a fresh Lightning ``Trainer`` for each round's fit.
         plan: the labelling schedule.
-        observers: receive the run's events (CSV files, run.json, terminal display).
+        observers: receive the run's events (CSV files, run.json, checkpoints, terminal display).
+        start_round: first round to run; above 0 the strategy's state was restored from a checkpoint
+            taken after round ``start_round - 1``.
     """
     sizes = plan.query_sizes()
     for obs in observers:
         obs.run_started(plan, len(sizes))
     try:
-        initial = strategy.label_initial(plan.initial_size, plan.initial, plan.val_size)
-        for obs in observers:
-            obs.labelled(initial)
+        if start_round == 0:
+            initial = strategy.label_initial(plan.initial_size, plan.initial, plan.val_size)
+            check_separation(strategy)
+            for obs in observers:
+                obs.labelled(initial)
         row: dict[str, Any] = {}
-        for i in range(len(sizes) + 1):
+        for i in range(start_round, len(sizes) + 1):
             row, records = _train_round(strategy, make_trainer, sizes[i] if i < len(sizes) else 0)
+            if records:
+                check_round(strategy, sizes, records)
             info = {"device": str(strategy.inference_device)}
             for obs in observers:
                 obs.labelled(records)
                 obs.round_finished(row, info)
+        check_finished(strategy, plan.initial_size, plan.budget)
     except KeyboardInterrupt:
         for obs in observers:
             obs.run_finished("interrupted", "KeyboardInterrupt")
