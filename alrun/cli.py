@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from alrun.config import validate
-from alrun.errors import UserError
+from alrun.errors import ConfigError, RunFailed, UserError
 from alrun.records import record_failure
 
 MAX_DIRNAME = 200  # characters; file systems refuse names over 255 bytes
@@ -42,6 +42,10 @@ def job_dirname(overrides: str) -> str:
 
 
 OmegaConf.register_new_resolver("alrun.dirname", job_dirname, replace=True)
+# `resume=PATH` puts the run in PATH (see configs/hydra/default.yaml and `resume_argv`).
+OmegaConf.register_new_resolver(
+    "alrun_run_dir", lambda resume, new: str(resume) if resume else new, replace=True
+)
 
 
 def config_dir() -> str:
@@ -61,7 +65,7 @@ def _task(cfg: DictConfig) -> float:
 
         return run_experiment(cfg, run_dir)
     except Exception as exc:
-        error = user_error(exc)
+        error = known_error(exc)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             # the job's run.json says it failed; the sweep goes on with the other jobs
             record_failure(run_dir, describe(error or exc), seed=cfg.get("seed"))
@@ -73,9 +77,13 @@ def _task(cfg: DictConfig) -> float:
         fail(error)
 
 
-def user_error(exc: BaseException | None) -> UserError | None:
-    """``exc`` if it is a :class:`UserError`, else the one it wraps (Hydra's instantiate wraps them)."""
-    while exc is not None and not isinstance(exc, UserError):
+KNOWN_ERRORS = (UserError, RunFailed, OSError)
+
+
+def known_error(exc: BaseException | None) -> BaseException | None:
+    """``exc`` if it is a user error, a failed run or an I/O error, else the one it wraps (Hydra's
+    instantiate wraps them); ``None`` for anything else (a bug: its traceback is shown)."""
+    while exc is not None and not isinstance(exc, KNOWN_ERRORS):
         exc = exc.__cause__
     return exc
 
@@ -94,17 +102,42 @@ def describe(exc: BaseException) -> str:
 
 
 def fail(exc: BaseException) -> NoReturn:
-    """Print ``exc`` as one line and exit with code 2."""
+    """Print ``exc`` as one line; exit 1 for a failed run, 2 for bad input or an unwritable folder."""
+    if isinstance(exc, RunFailed):
+        print(f"alrun: run failed: {exc} (status and rows kept in the run folder)", file=sys.stderr)
+        sys.exit(1)
+    if isinstance(exc, OSError) and not isinstance(
+        exc, HydraException
+    ):  # Hydra's missing-config is an OSError
+        print(
+            f"alrun: error: cannot write {exc.filename or 'the run folder'}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     print(f"alrun: error: {describe(exc)}", file=sys.stderr)
     sys.exit(2)
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """With ``resume=PATH``, put the overrides recorded in ``PATH/.hydra/overrides.yaml`` first, so
+    the run continues with its own settings (later arguments still override them)."""
+    paths = [a.split("=", 1)[1] for a in argv if a.startswith("resume=")]
+    if not paths or not paths[-1]:
+        return argv
+    saved = Path(paths[-1]) / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise ConfigError(f"resume={paths[-1]}: not a run folder (no .hydra/overrides.yaml there)")
+    recorded = [str(o) for o in OmegaConf.load(saved) if not str(o).startswith(("resume=", "hydra.run.dir="))]
+    return recorded + argv
 
 
 def main() -> None:
     """Entry point of the ``alrun`` console script."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, to be printed as one line
     try:
+        sys.argv = sys.argv[:1] + resume_argv(sys.argv[1:])
         _task()
-    except (UserError, HydraException, OmegaConfBaseException) as exc:
+    except (UserError, RunFailed, OSError, HydraException, OmegaConfBaseException) as exc:
         fail(exc)
     except KeyboardInterrupt:
         print("alrun: interrupted", file=sys.stderr)

@@ -51,6 +51,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for key in BOOLEANS:
         if not isinstance(cfg[key], bool):
             raise ConfigError(f"{key}={cfg[key]!r} is not allowed (choose from: true, false)")
+    if cfg.get("resume") is not None and not isinstance(cfg["resume"], str):
+        raise ConfigError(f"resume={cfg['resume']!r} is not allowed (a run folder path, or null)")
     check_pool_subsample(cfg["pool_subsample"], cfg["query_size"])
 
 

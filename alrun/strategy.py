@@ -18,9 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from alrun.errors import RunFailed
 from alrun.inference import batch_metrics, evaluate
 from alrun.nets import Classifier
 from alrun.pool import ActivePool, QueryRecord, initial_indices
+from alrun.safety import maybe_die
 from alrun.seeding import Streams, torch_global_seed
 from alrun.strategies import Acquisition, Selection
 from alrun.tensors import ChunkBatches, ShuffledBatches, TensorData, epoch_slices
@@ -120,6 +122,14 @@ class Strategy(pl.LightningModule):
         """Start the epoch's loss sum."""
         self._loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         self._loss_count = 0
+
+    def on_train_epoch_end(self) -> None:
+        """Stop the run when the training loss is no longer finite (NaN or infinite)."""
+        maybe_die("fit", self.round)
+        if self._loss_count and not bool(torch.isfinite(self._loss_sum)):
+            raise RunFailed(
+                f"training loss is {self._loss_sum.item()} at round {self.round}, epoch {self.current_epoch}"
+            )
 
     @property
     def last_train_loss(self) -> float:
@@ -238,7 +248,9 @@ class Strategy(pl.LightningModule):
 
     def query_and_update(self, n: int) -> QueryRecord:
         """Query ``n`` training items, label them for the next round, and return the record."""
-        record = self._label(self.train_pool, self.query(n), self.round + 1)
+        selection = self.query(n)
+        maybe_die("query", self.round)
+        record = self._label(self.train_pool, selection, self.round + 1)
         self.round += 1
         return record
 
@@ -260,3 +272,27 @@ class Strategy(pl.LightningModule):
             self.net.load_state_dict(self.initial_model_state)
         elif self.reset == "scratch":
             self.net.load_state_dict(self._new_net(self.round).state_dict())
+
+    # ---- checkpoints -----------------------------------------------------------------------
+    def run_state(self) -> dict[str, Any]:
+        """What a resumed run needs: round, pools, weights, snapshot and the acquisition's state."""
+        acquisition_state = getattr(self.acquisition, "state_dict", None)
+        return {
+            "round": self.round,
+            "train_pool": self.train_pool.state_dict(),
+            "val_pool": self.val_pool.state_dict() if self.val_pool is not None else None,
+            "net": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
+            "initial_model_state": self.initial_model_state,
+            "acquisition": acquisition_state() if callable(acquisition_state) else None,
+        }
+
+    def load_run_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`run_state` saved."""
+        self.round = int(state["round"])
+        self.train_pool.load_state_dict(state["train_pool"])
+        if self.val_pool is not None and state["val_pool"] is not None:
+            self.val_pool.load_state_dict(state["val_pool"])
+        self.net.load_state_dict(state["net"])
+        self.initial_model_state = state["initial_model_state"]
+        if state["acquisition"] is not None:
+            self.acquisition.load_state_dict(state["acquisition"])  # type: ignore[attr-defined]
