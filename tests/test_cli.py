@@ -49,10 +49,13 @@ def test_help_lists_groups_and_options(tmp_path):
     for text in (
         "dataset: breast_cancer, csv, digits, fashion_mnist, iris, mnist, npz, synthetic, wine\n",
         "model: cnn, logreg, mlp, resnet\n",
-        "entropy, least_confidence, margin, random",
         "trainer: auto, cpu, gpu\n",
     ):
         assert text in out.stdout
+    line = next(t for t in out.stdout.splitlines() if t.startswith("strategy: "))
+    assert {"entropy", "least_confidence", "margin", "random", "bald", "power_bald"} <= set(
+        line[10:].split(", ")
+    )
 
 
 BAD_INPUTS = [
