@@ -45,7 +45,7 @@ def test_builder_errors_reach_the_cli_as_user_errors(make_cfg, args, needle):
 
     from alrun.cli import describe, known_error
 
-    with pytest.raises(Exception) as info:  # noqa: B017 (Hydra's InstantiationException wraps it)
+    with pytest.raises(Exception) as info:
         instantiate(make_cfg(*args).dataset)
     error = known_error(info.value)
     assert isinstance(error, UserError)
