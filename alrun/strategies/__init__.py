@@ -1,15 +1,24 @@
 """Query strategies: each class is the ``_target_`` of one ``configs/strategy/*.yaml``."""
 
 from alrun.strategies.base import Acquisition, QueryContext, ScoreAcquisition, Selection
+from alrun.strategies.cover import ProbCover
+from alrun.strategies.diversity import Badge, Coreset, KMeansSampling, TypiClust
+from alrun.strategies.hybrid import ClusterMargin
 from alrun.strategies.uncertainty import Entropy, LeastConfidence, Margin, Random
 
 __all__ = [
     "Acquisition",
+    "Badge",
+    "ClusterMargin",
+    "Coreset",
     "Entropy",
+    "KMeansSampling",
     "LeastConfidence",
     "Margin",
+    "ProbCover",
     "QueryContext",
     "Random",
     "ScoreAcquisition",
     "Selection",
+    "TypiClust",
 ]
