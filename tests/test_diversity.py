@@ -222,7 +222,7 @@ def test_cluster_margin_spreads_the_lowest_margins_over_the_blobs():
 def test_batch_is_distinct_candidates_and_the_whole_pool_can_be_taken(name):
     x, _ = blobs(per_blob=5)
     lab = CORNERS[:2] + 0.05
-    for n in (7, len(x)):
+    for n in (0, 7, len(x)):
         sel = STRATEGIES[name]().select(context(x, labelled=lab, net=identity_net(HEAD)), n)
         idx = sel.index.tolist()
         assert len(idx) == n == len(set(idx)) == len(sel.score) and all(0 <= i < len(x) for i in idx)

@@ -21,6 +21,11 @@ def tie_order(ctx: QueryContext) -> torch.Tensor:
     return torch.randperm(len(ctx), generator=ctx.tiebreak)
 
 
+def nothing() -> Selection:
+    """An empty batch."""
+    return Selection(torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.float64))
+
+
 def _positive(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"strategy.{name}={value!r} is out of range (allowed: integers >= {minimum})")
@@ -72,6 +77,8 @@ class KMeansSampling(Acquisition):
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         """One candidate per k-means cluster, largest cluster first."""
+        if n == 0:
+            return nothing()
         order = tie_order(ctx)
         x = features(ctx)[order].numpy()
         seed = clusters.generator_seed(ctx.acquisition)
@@ -106,6 +113,8 @@ class TypiClust(Acquisition):
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         """The TypiClust batch, in pick order."""
+        if n == 0:
+            return nothing()
         order = tie_order(ctx)
         lab = labelled_features(ctx)
         x = torch.cat([lab, features(ctx)[order]]).numpy()
