@@ -129,7 +129,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(run_dir, run_meta(cfg))
     if state.rounds_done:
-        strategy.load_run_state(state.strategy)
+        checkpoint.load_strategy_state(strategy, state.strategy)
         folder.restore(
             state.rows,
             state.records,
