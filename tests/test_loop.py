@@ -6,17 +6,9 @@ import pandas as pd
 import pytest
 
 from alrun.loop import Plan
+from alrun.records import RESULT_COLUMNS
 
-METRICS = [
-    "round",
-    "n_labelled",
-    "n_val_labelled",
-    "test/acc",
-    "test/loss",
-    "val/acc",
-    "val/loss",
-    "train/loss",
-]
+METRICS = list(RESULT_COLUMNS)
 
 
 def same_metrics(a: list[dict], b: list[dict]) -> bool:
