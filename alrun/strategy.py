@@ -10,6 +10,7 @@ query returns a record of what was picked.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -78,8 +79,9 @@ class Strategy(Querying, pl.LightningModule):
         self.initial_model_state: dict[str, torch.Tensor] | None = None
         self.inference_device = torch.device("cpu")
         self._rng_scope = contextlib.ExitStack()
-        self._loss_sum = torch.zeros(())
-        self._loss_count = 0
+        self._losses: list[torch.Tensor] = []  # this epoch's mini-batch losses (no per-step math)
+        self._sizes: list[int] = []
+        self._epoch_loss = float("nan")
 
     def _new_net(self, round_: int) -> Classifier:
         with torch_global_seed(self.streams.entropy("weights", round_)):
@@ -120,26 +122,29 @@ class Strategy(Querying, pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         """Start the epoch's loss sum."""
-        self._loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
-        self._loss_count = 0
+        self._losses, self._sizes = [], []
 
     def on_train_epoch_end(self) -> None:
-        """Stop the run when the training loss is no longer finite (NaN or infinite)."""
+        """Record the epoch's mean loss; stop the run when it is not finite (NaN or infinite)."""
         maybe_die("fit", self.round)
-        if self._loss_count and not bool(torch.isfinite(self._loss_sum)):
+        if not self._losses:
+            return
+        sizes = torch.tensor(self._sizes, dtype=torch.float64, device=self._losses[0].device)
+        self._epoch_loss = float(torch.stack(self._losses).double().dot(sizes) / sizes.sum())
+        if not math.isfinite(self._epoch_loss):
             raise RunFailed(
-                f"training loss is {self._loss_sum.item()} at round {self.round}, epoch {self.current_epoch}"
+                f"training loss is {self._epoch_loss} at round {self.round}, epoch {self.current_epoch}"
             )
 
     @property
     def last_train_loss(self) -> float:
         """Mean training loss of the last epoch of the last fit."""
-        return self._loss_sum.item() / self._loss_count if self._loss_count else float("nan")
+        return self._epoch_loss
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = F.cross_entropy(self.net(x), y)
-        self._loss_sum += loss.detach().double() * len(y)
-        self._loss_count += len(y)
+        self._losses.append(loss.detach())
+        self._sizes.append(len(y))
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
