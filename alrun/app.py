@@ -19,6 +19,7 @@ from typing import Any
 import lightning
 import lightning.pytorch as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -29,7 +30,7 @@ from alrun.checkpoint import Checkpointer, RunState
 from alrun.config import check_pool_size
 from alrun.datasets import Splits, hold_out
 from alrun.display import Display
-from alrun.errors import ConfigError
+from alrun.errors import ConfigError, UserError
 from alrun.loop import Plan, RunObserver, run_loop
 from alrun.pool import ActivePool
 from alrun.records import RunFolder
@@ -88,6 +89,16 @@ def run_meta(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def instantiate_checked(node: DictConfig) -> Any:
+    """``instantiate(node)``; a :class:`UserError` raised by the constructor reaches the CLI as itself."""
+    try:
+        return instantiate(node)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, UserError):
+            raise exc.__cause__ from None
+        raise
+
+
 def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strategy:
     """The Strategy module over the dataset's pools, with the configured net, optimizer and acquisition."""
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
@@ -97,7 +108,7 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     )
     return Strategy(
         net_factory=net_factory,
-        acquisition=instantiate(cfg.strategy),
+        acquisition=instantiate_checked(cfg.strategy),
         train_pool=ActivePool(train, "train"),
         val_pool=ActivePool(val, "val") if cfg.val_size else None,
         test=splits.test,
@@ -118,7 +129,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(run_dir, run_meta(cfg))
     if state.rounds_done:
-        strategy.load_run_state(state.strategy)
+        checkpoint.load_strategy_state(strategy, state.strategy)
         folder.restore(
             state.rows,
             state.records,

@@ -100,12 +100,38 @@ def restore_hydra_files(folder: Path, files: Mapping[str, str]) -> None:
         (folder / ".hydra" / name).write_text(text)
 
 
+def strategy_state(strategy: Any) -> dict[str, Any]:
+    """What a resumed run needs of a Strategy: round, pools, weights, snapshot, acquisition state."""
+    acquisition_state = getattr(strategy.acquisition, "state_dict", None)
+    val_pool = strategy.val_pool
+    return {
+        "round": strategy.round,
+        "train_pool": strategy.train_pool.state_dict(),
+        "val_pool": val_pool.state_dict() if val_pool is not None else None,
+        "net": {k: v.detach().cpu().clone() for k, v in strategy.net.state_dict().items()},
+        "initial_model_state": strategy.initial_model_state,
+        "acquisition": acquisition_state() if callable(acquisition_state) else None,
+    }
+
+
+def load_strategy_state(strategy: Any, state: Mapping[str, Any]) -> None:
+    """Restore what :func:`strategy_state` saved."""
+    strategy.round = int(state["round"])
+    strategy.train_pool.load_state_dict(state["train_pool"])
+    if strategy.val_pool is not None and state["val_pool"] is not None:
+        strategy.val_pool.load_state_dict(state["val_pool"])
+    strategy.net.load_state_dict(state["net"])
+    strategy.initial_model_state = state["initial_model_state"]
+    if state["acquisition"] is not None:
+        strategy.acquisition.load_state_dict(state["acquisition"])
+
+
 class Checkpointer:
     """Run observer that saves a checkpoint after every round (and marks it finished at the end).
 
     Args:
         folder: the run folder.
-        strategy: the Strategy whose state is saved (anything with ``run_state()``).
+        strategy: the Strategy whose state is saved (see :func:`strategy_state`).
         state: the run state to extend (fresh, or loaded from a checkpoint to resume).
     """
 
@@ -122,7 +148,7 @@ class Checkpointer:
     def round_finished(self, row: Mapping[str, Any], info: Mapping[str, Any]) -> None:
         """Save the state after the round."""
         self.state.rows.append(dict(row))
-        self.state.strategy = self.strategy.run_state()
+        self.state.strategy = strategy_state(self.strategy)
         save(self.folder, self.state)
 
     def run_finished(self, status: str, reason: str | None = None) -> None:

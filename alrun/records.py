@@ -35,6 +35,9 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "query/pool_score_mean",
     "query/pairwise_dist",
 )
+TIMING_COLUMNS: tuple[str, ...] = ("fit_s", "eval_s", "query_s", "total_s")
+# the columns that the same seed reproduces bit for bit (everything but wall-clock timings)
+RESULT_COLUMNS: tuple[str, ...] = tuple(c for c in METRIC_COLUMNS if c not in TIMING_COLUMNS)
 QUERY_COLUMNS: tuple[str, ...] = ("round", "pool", "pool_index", "dataset_index", "score", "rank")
 
 
@@ -190,20 +193,7 @@ class RunFolder:
     def labelled(self, records: Iterable[Any]) -> None:
         """Append one ``queries.csv`` row per labelled item, best first."""
         assert self.queries is not None
-        for rec in records:
-            self.queries.write(
-                {
-                    "round": rec.round,
-                    "pool": rec.pool,
-                    "pool_index": int(p),
-                    "dataset_index": int(d),
-                    "score": float(s),
-                    "rank": rank,
-                }
-                for rank, (p, d, s) in enumerate(
-                    zip(rec.pool_index, rec.dataset_index, rec.score, strict=True), 1
-                )
-            )
+        self.queries.write(query_rows(records))
 
     def round_finished(self, row: Mapping[str, Any], info: Mapping[str, Any]) -> None:
         """Append the round's row and record progress in ``run.json``."""

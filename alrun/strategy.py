@@ -10,27 +10,28 @@ query returns a record of what was picked.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from alrun.errors import RunFailed
 from alrun.inference import batch_metrics, evaluate
 from alrun.nets import Classifier
-from alrun.pool import ActivePool, QueryRecord, initial_indices
+from alrun.pool import ActivePool
+from alrun.querying import Querying
 from alrun.safety import maybe_die
 from alrun.seeding import Streams, torch_global_seed
-from alrun.strategies import Acquisition, Selection
+from alrun.strategies import Acquisition
 from alrun.tensors import ChunkBatches, ShuffledBatches, TensorData, epoch_slices
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 
 
-class Strategy(pl.LightningModule):
+class Strategy(Querying, pl.LightningModule):
     """Pool-based active learning as a LightningModule (deeplay's ``Strategy`` API).
 
     Args:
@@ -78,8 +79,9 @@ class Strategy(pl.LightningModule):
         self.initial_model_state: dict[str, torch.Tensor] | None = None
         self.inference_device = torch.device("cpu")
         self._rng_scope = contextlib.ExitStack()
-        self._loss_sum = torch.zeros(())
-        self._loss_count = 0
+        self._losses: list[torch.Tensor] = []  # this epoch's mini-batch losses (no per-step math)
+        self._sizes: list[int] = []
+        self._epoch_loss = float("nan")
 
     def _new_net(self, round_: int) -> Classifier:
         with torch_global_seed(self.streams.entropy("weights", round_)):
@@ -120,26 +122,29 @@ class Strategy(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         """Start the epoch's loss sum."""
-        self._loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
-        self._loss_count = 0
+        self._losses, self._sizes = [], []
 
     def on_train_epoch_end(self) -> None:
-        """Stop the run when the training loss is no longer finite (NaN or infinite)."""
+        """Record the epoch's mean loss; stop the run when it is not finite (NaN or infinite)."""
         maybe_die("fit", self.round)
-        if self._loss_count and not bool(torch.isfinite(self._loss_sum)):
+        if not self._losses:
+            return
+        sizes = torch.tensor(self._sizes, dtype=torch.float64, device=self._losses[0].device)
+        self._epoch_loss = float(torch.stack(self._losses).double().dot(sizes) / sizes.sum())
+        if not math.isfinite(self._epoch_loss):
             raise RunFailed(
-                f"training loss is {self._loss_sum.item()} at round {self.round}, epoch {self.current_epoch}"
+                f"training loss is {self._epoch_loss} at round {self.round}, epoch {self.current_epoch}"
             )
 
     @property
     def last_train_loss(self) -> float:
         """Mean training loss of the last epoch of the last fit."""
-        return self._loss_sum.item() / self._loss_count if self._loss_count else float("nan")
+        return self._epoch_loss
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = F.cross_entropy(self.net(x), y)
-        self._loss_sum += loss.detach().double() * len(y)
-        self._loss_count += len(y)
+        self._losses.append(loss.detach())
+        self._sizes.append(len(y))
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
@@ -199,69 +204,6 @@ class Strategy(pl.LightningModule):
             }
         return out
 
-    # ---- querying --------------------------------------------------------------------------
-    def query_strategy(self, pool: ActivePool, n: int) -> Selection:
-        """Pick ``n`` of ``pool``'s unlabelled items (indices relative to its unlabelled list)."""
-        from alrun.strategies import QueryContext
-        from alrun.strategies.select import subsample
-
-        self.to(self.inference_device).eval()
-        x = pool.to(self.inference_device).unlabelled_data().x
-        scored = subsample(len(x), self.pool_subsample, self.streams.torch("subsample", self.round))
-        ctx = QueryContext(
-            x=x if scored is None else x[scored.to(x.device)],
-            net=self.net,
-            chunk_size=self.eval_batch_size,
-            tiebreak=self.streams.torch("tiebreak", self.round),
-            acquisition=self.streams.torch("acquisition", self.round),
-            labelled_x=self.train_pool.to(self.inference_device).labelled_data().x,
-            mc_seed=self.streams.entropy("mc_dropout", self.round),
-        )
-        picked = self.acquisition.select(ctx, n)
-        if scored is None:
-            return picked
-        return Selection(scored[picked.index.cpu()], picked.score, picked.pool_score)
-
-    def query_train(self, n: int) -> Selection:
-        """Query the strategy for ``n`` items to annotate from the training pool."""
-        return self.query_strategy(self.train_pool, n)
-
-    def query_val(self, n: int) -> Selection:
-        """``n`` items to annotate from the validation pool, uniformly at random (stream ``val``).
-
-        Validation items are drawn i.i.d. on purpose: a validation set picked by an informativeness
-        score would be biased for early stopping and model selection.
-        """
-        if self.val_pool is None:
-            raise ValueError("this strategy has no validation pool (val_size=0)")
-        gen = self.streams.torch("val", self.round)
-        index = torch.randperm(len(self.val_pool.unlabelled()), generator=gen)[:n]
-        return Selection(index, torch.full((len(index),), float("nan"), dtype=torch.float64))
-
-    def query(self, n: int) -> Selection:
-        """Query the strategy for ``n`` training items to annotate."""
-        return self.query_train(n)
-
-    def _label(self, pool: ActivePool, selection: Selection, round_: int) -> QueryRecord:
-        ps = None if selection.pool_score is None else selection.pool_score.cpu().numpy()
-        return pool.label_candidates(selection.index.cpu().numpy(), round_, selection.score.cpu().numpy(), ps)
-
-    def query_and_update(self, n: int) -> QueryRecord:
-        """Query ``n`` training items, label them for the next round, and return the record."""
-        selection = self.query(n)
-        maybe_die("query", self.round)
-        record = self._label(self.train_pool, selection, self.round + 1)
-        self.round += 1
-        return record
-
-    def label_initial(self, size: int, mode: str, val_size: int = 0) -> list[QueryRecord]:
-        """Label the initial training set (``random`` or ``balanced``) and the validation set."""
-        pick = initial_indices(self.train_pool, size, mode, self.streams.numpy("initial"))
-        records = [self.train_pool.label_and_record(pick, 0, np.full(len(pick), np.nan))]
-        if val_size and self.val_pool is not None:
-            records.append(self._label(self.val_pool, self.query_val(val_size), 0))
-        return records
-
     def reset_model(self) -> None:
         """Reset the model to its initial state.
 
@@ -272,27 +214,3 @@ class Strategy(pl.LightningModule):
             self.net.load_state_dict(self.initial_model_state)
         elif self.reset == "scratch":
             self.net.load_state_dict(self._new_net(self.round).state_dict())
-
-    # ---- checkpoints -----------------------------------------------------------------------
-    def run_state(self) -> dict[str, Any]:
-        """What a resumed run needs: round, pools, weights, snapshot and the acquisition's state."""
-        acquisition_state = getattr(self.acquisition, "state_dict", None)
-        return {
-            "round": self.round,
-            "train_pool": self.train_pool.state_dict(),
-            "val_pool": self.val_pool.state_dict() if self.val_pool is not None else None,
-            "net": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
-            "initial_model_state": self.initial_model_state,
-            "acquisition": acquisition_state() if callable(acquisition_state) else None,
-        }
-
-    def load_run_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`run_state` saved."""
-        self.round = int(state["round"])
-        self.train_pool.load_state_dict(state["train_pool"])
-        if self.val_pool is not None and state["val_pool"] is not None:
-            self.val_pool.load_state_dict(state["val_pool"])
-        self.net.load_state_dict(state["net"])
-        self.initial_model_state = state["initial_model_state"]
-        if state["acquisition"] is not None:
-            self.acquisition.load_state_dict(state["acquisition"])  # type: ignore[attr-defined]

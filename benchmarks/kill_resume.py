@@ -22,18 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from alrun.records import RESULT_COLUMNS
+
 ALRUN = str(Path(sys.executable).parent / "alrun")
 ARGS = ["progress=false", "strategy=margin"]
-METRICS = [
-    "round",
-    "n_labelled",
-    "n_val_labelled",
-    "test/acc",
-    "test/loss",
-    "val/acc",
-    "val/loss",
-    "train/loss",
-]
+METRICS = list(RESULT_COLUMNS)
 
 
 def results_text(folder: Path) -> str:

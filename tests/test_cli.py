@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from alrun.cli import config_dir
+
 ALRUN = shutil.which("alrun", path=str(Path(sys.executable).parent)) or "alrun"
 
 
@@ -52,10 +54,18 @@ def test_help_lists_groups_and_options(tmp_path):
         "trainer: auto, cpu, gpu\n",
     ):
         assert text in out.stdout
-    line = next(t for t in out.stdout.splitlines() if t.startswith("strategy: "))
-    assert {"entropy", "least_confidence", "margin", "random", "bald", "power_bald"} <= set(
-        line[10:].split(", ")
-    )
+    strategies = sorted(p.stem for p in (Path(config_dir()) / "strategy").glob("*.yaml"))
+    assert f"strategy: {', '.join(strategies)}\n" in out.stdout
+    assert {
+        "entropy",
+        "least_confidence",
+        "margin",
+        "random",
+        "coreset",
+        "badge",
+        "bald",
+        "power_bald",
+    } <= set(strategies)
 
 
 BAD_INPUTS = [

@@ -11,19 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from alrun.records import RESULT_COLUMNS
 from tests.test_cli import ALRUN
 
 SMALL = ["experiment=smoke", "budget=10", "query_size=2", "initial_size=10"]
-METRICS = [
-    "round",
-    "n_labelled",
-    "n_val_labelled",
-    "test/acc",
-    "test/loss",
-    "val/acc",
-    "val/loss",
-    "train/loss",
-]
+METRICS = list(RESULT_COLUMNS)
 
 
 def alrun(folder: Path, *args: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
