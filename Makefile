@@ -7,9 +7,12 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 ARGS ?=
+BENCH_DIR ?= outputs/bench
+ANCHOR ?= benchmarks/anchor_digits.json
+RUNS ?= outputs
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-full lint format clean
+.PHONY: help install run test test-full lint format bench bench-anchor report clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -33,13 +36,27 @@ test-full: install ## Run every test, the slow ones included
 	$(PY) -m pytest -q
 
 lint: install ## ruff (lint + format check) and mypy
-	$(VENV)/bin/ruff check alrun tests benchmarks
-	$(VENV)/bin/ruff format --check alrun tests benchmarks
+	$(VENV)/bin/ruff check alrun tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff format --check alrun tests $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
 format: install ## Format and auto-fix with ruff
-	$(VENV)/bin/ruff format alrun tests benchmarks
-	$(VENV)/bin/ruff check --fix alrun tests benchmarks
+	$(VENV)/bin/ruff format alrun tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff check --fix alrun tests $(wildcard benchmarks)
+
+# One torch thread per job, two jobs at a time: the numbers do not depend on the machine's core count,
+# and spinning worker threads cannot collapse on a loaded machine. A failed job does not stop the
+# report: the gate then fails on the missing seeds and the report lists the job.
+bench: install ## Digits benchmark (4 strategies x 5 seeds) into outputs/bench, its report, and the gate against the anchor
+	rm -rf $(BENCH_DIR)
+	-OMP_NUM_THREADS=1 $(VENV)/bin/alrun -m experiment=bench_digits progress=false hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=$(BENCH_DIR)
+	$(VENV)/bin/alrun-report $(BENCH_DIR) --check $(ANCHOR)
+
+bench-anchor: install ## Store the last `make bench` run as the new anchor (benchmarks/anchor_digits.json)
+	$(VENV)/bin/alrun-report $(BENCH_DIR) --write-anchor $(ANCHOR)
+
+report: install ## Summarise runs (summary.md, curves.png): make report RUNS="outputs/multirun/<date>/<time>"
+	$(VENV)/bin/alrun-report $(RUNS)
 
 clean: ## Remove outputs, caches and the virtual environment
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +; rm -rf multirun .pytest_cache .mypy_cache .ruff_cache $(VENV)

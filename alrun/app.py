@@ -19,13 +19,18 @@ from typing import Any
 import lightning
 import lightning.pytorch as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
 
 import alrun
+from alrun import checkpoint
+from alrun.checkpoint import Checkpointer, RunState
 from alrun.config import check_pool_size
 from alrun.datasets import Splits, hold_out
 from alrun.display import Display
+from alrun.errors import ConfigError, UserError
 from alrun.loop import Plan, RunObserver, run_loop
 from alrun.pool import ActivePool
 from alrun.records import RunFolder
@@ -41,6 +46,7 @@ class Experiment:
     make_trainer: Any
     plan: Plan
     observers: list[RunObserver]
+    state: RunState
 
 
 def quiet_lightning() -> None:
@@ -83,6 +89,16 @@ def run_meta(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def instantiate_checked(node: DictConfig) -> Any:
+    """``instantiate(node)``; a :class:`UserError` raised by the constructor reaches the CLI as itself."""
+    try:
+        return instantiate(node)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, UserError):
+            raise exc.__cause__ from None
+        raise
+
+
 def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strategy:
     """The Strategy module over the dataset's pools, with the configured net, optimizer and acquisition."""
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
@@ -92,7 +108,7 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     )
     return Strategy(
         net_factory=net_factory,
-        acquisition=instantiate(cfg.strategy),
+        acquisition=instantiate_checked(cfg.strategy),
         train_pool=ActivePool(train, "train"),
         val_pool=ActivePool(val, "val") if cfg.val_size else None,
         test=splits.test,
@@ -102,13 +118,23 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
         eval_batch_size=cfg.eval_batch_size,
         reset=cfg.reset,
         fit_mode=cfg.fit_mode,
+        pool_subsample=cfg.pool_subsample,
     )
 
 
-def build(cfg: DictConfig, run_dir: Path) -> Experiment:
-    """Instantiate the run's objects from the composed config."""
+def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Experiment:
+    """Instantiate the run's objects from the composed config (and restore ``state`` when resuming)."""
     streams = Streams(cfg.seed)
     strategy = build_strategy(cfg, instantiate(cfg.dataset), streams)
+    state = state or RunState(config=resolved(cfg), strategy={})
+    folder = RunFolder(run_dir, run_meta(cfg))
+    if state.rounds_done:
+        strategy.load_run_state(state.strategy)
+        folder.restore(
+            state.rows,
+            state.records,
+            {"rounds_done": state.rounds_done, "resumed_at_round": state.rounds_done},
+        )
     display = Display(live=cfg.progress)
     trainer_partial = instantiate(cfg.trainer)
     user_callbacks = list(trainer_partial.keywords.pop("callbacks", None) or [])
@@ -117,12 +143,51 @@ def build(cfg: DictConfig, run_dir: Path) -> Experiment:
         return trainer_partial(callbacks=[*user_callbacks, *display.callbacks()])
 
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
-    return Experiment(strategy, make_trainer, plan, [RunFolder(run_dir, run_meta(cfg)), display])
+    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy, state), display]
+    return Experiment(strategy, make_trainer, plan, observers, state)
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain, resolved Python containers."""
+    out = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(out, dict)
+    return out  # type: ignore[return-value]
+
+
+def prepare_state(cfg: DictConfig, run_dir: Path) -> RunState:
+    """A fresh run state, or the folder's checkpoint when its config matches this command's.
+
+    Raises:
+        ConfigError: the folder holds a run made with other settings (its ``.hydra`` files, which
+            Hydra has just overwritten, are put back first), or ``resume=`` names a folder with
+            nothing to resume.
+    """
+    config, hydra_files = resolved(cfg), checkpoint.read_hydra_files(run_dir)
+    state = checkpoint.load(run_dir)
+    if state is None:
+        if cfg.get("resume"):
+            raise ConfigError(f"resume={cfg.resume}: no checkpoint.pt in that folder (allowed: a run folder)")
+        return RunState(config=config, strategy={}, hydra_files=hydra_files)
+    diff = checkpoint.config_diff(state.config, config)
+    if diff:
+        checkpoint.restore_hydra_files(run_dir, state.hydra_files)
+        raise ConfigError(
+            f"{run_dir} holds a run with other settings, refusing to resume it ({'; '.join(diff)}); "
+            "allowed: the run's own settings, or a new folder"
+        )
+    return state
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
-    """Build and run the experiment; returns the final test accuracy (what sweepers optimise)."""
+    """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers)."""
     quiet_lightning()
-    exp = build(cfg, run_dir)
-    row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers)
-    return float(row["test/acc"])
+    state = prepare_state(cfg, run_dir)
+    console = Console(highlight=False)
+    if state.finished:
+        console.print(f"already finished: {run_dir} (remove its checkpoint.pt to run it again)")
+        return float(state.rows[-1]["test/acc"])
+    if state.rounds_done:
+        console.print(f"resuming {run_dir} at round {state.rounds_done}")
+    exp = build(cfg, run_dir, state)
+    row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
+    return float((row or state.rows[-1])["test/acc"])

@@ -2,10 +2,13 @@
 
 Bad input (an unknown option or key, a value out of range, a missing data file) ends the run with
 one line on stderr naming the problem, and exit code 2; Ctrl-C exits with 130.
+In a sweep (``-m``) a failing job writes ``"status": "failed"`` and the reason into its ``run.json``
+and the other jobs still run; then the sweep exits as that job would have (2 for bad input).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -15,11 +18,34 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from alrun.config import validate
-from alrun.errors import UserError
+from alrun.errors import ConfigError, RunFailed, UserError
+from alrun.records import record_failure
+
+MAX_DIRNAME = 200  # characters; file systems refuse names over 255 bytes
+
+
+def job_dirname(overrides: str) -> str:
+    """A sweep job's sub-folder name from its overrides (``seed=0,strategy=margin``).
+
+    A ``/`` in a key or value would split the name into nested folders: it becomes ``_``. A name
+    longer than :data:`MAX_DIRNAME` keeps its start and ends with a hash of the whole, so it stays unique.
+    """
+    name = overrides.replace("/", "_")
+    if len(name) <= MAX_DIRNAME:
+        return name
+    digest = hashlib.sha256(overrides.encode()).hexdigest()[:12]
+    return f"{name[: MAX_DIRNAME - 13]}~{digest}"
+
+
+OmegaConf.register_new_resolver("alrun.dirname", job_dirname, replace=True)
+# `resume=PATH` puts the run in PATH (see configs/hydra/default.yaml and `resume_argv`).
+OmegaConf.register_new_resolver(
+    "alrun_run_dir", lambda resume, new: str(resume) if resume else new, replace=True
+)
 
 
 def config_dir() -> str:
@@ -32,15 +58,34 @@ def config_dir() -> str:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def _task(cfg: DictConfig) -> float:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         validate(cfg)
         from alrun.app import run_experiment  # heavy imports only once a run really starts
 
-        return run_experiment(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except UserError as exc:
+        return run_experiment(cfg, run_dir)
+    except Exception as exc:
+        error = known_error(exc)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the sweep records this job as failed and goes on with the others
-        fail(exc)
+            # the job's run.json says it failed; the sweep goes on with the other jobs
+            record_failure(run_dir, describe(error or exc), seed=cfg.get("seed"))
+            if error is not None:
+                raise error from None
+            raise
+        if error is None:
+            raise
+        fail(error)
+
+
+KNOWN_ERRORS = (UserError, RunFailed, OSError)
+
+
+def known_error(exc: BaseException | None) -> BaseException | None:
+    """``exc`` if it is a user error, a failed run or an I/O error, else the one it wraps (Hydra's
+    instantiate wraps them); ``None`` for anything else (a bug: its traceback is shown)."""
+    while exc is not None and not isinstance(exc, KNOWN_ERRORS):
+        exc = exc.__cause__
+    return exc
 
 
 def describe(exc: BaseException) -> str:
@@ -57,17 +102,42 @@ def describe(exc: BaseException) -> str:
 
 
 def fail(exc: BaseException) -> NoReturn:
-    """Print ``exc`` as one line and exit with code 2."""
+    """Print ``exc`` as one line; exit 1 for a failed run, 2 for bad input or an unwritable folder."""
+    if isinstance(exc, RunFailed):
+        print(f"alrun: run failed: {exc} (status and rows kept in the run folder)", file=sys.stderr)
+        sys.exit(1)
+    if isinstance(exc, OSError) and not isinstance(
+        exc, HydraException
+    ):  # Hydra's missing-config is an OSError
+        print(
+            f"alrun: error: cannot write {exc.filename or 'the run folder'}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     print(f"alrun: error: {describe(exc)}", file=sys.stderr)
     sys.exit(2)
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """With ``resume=PATH``, put the overrides recorded in ``PATH/.hydra/overrides.yaml`` first, so
+    the run continues with its own settings (later arguments still override them)."""
+    paths = [a.split("=", 1)[1] for a in argv if a.startswith("resume=")]
+    if not paths or not paths[-1]:
+        return argv
+    saved = Path(paths[-1]) / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise ConfigError(f"resume={paths[-1]}: not a run folder (no .hydra/overrides.yaml there)")
+    recorded = [str(o) for o in OmegaConf.load(saved) if not str(o).startswith(("resume=", "hydra.run.dir="))]
+    return recorded + argv
 
 
 def main() -> None:
     """Entry point of the ``alrun`` console script."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, to be printed as one line
     try:
+        sys.argv = sys.argv[:1] + resume_argv(sys.argv[1:])
         _task()
-    except (UserError, HydraException, OmegaConfBaseException) as exc:
+    except (UserError, RunFailed, OSError, HydraException, OmegaConfBaseException) as exc:
         fail(exc)
     except KeyboardInterrupt:
         print("alrun: interrupted", file=sys.stderr)

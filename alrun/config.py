@@ -51,6 +51,18 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for key in BOOLEANS:
         if not isinstance(cfg[key], bool):
             raise ConfigError(f"{key}={cfg[key]!r} is not allowed (choose from: true, false)")
+    if cfg.get("resume") is not None and not isinstance(cfg["resume"], str):
+        raise ConfigError(f"resume={cfg['resume']!r} is not allowed (a run folder path, or null)")
+    check_pool_subsample(cfg["pool_subsample"], cfg["query_size"])
+
+
+def check_pool_subsample(value: Any, query_size: int) -> None:
+    """``pool_subsample`` is null, 0 (score the whole pool) or at least ``query_size``."""
+    allowed = f"null, 0 or integers >= query_size ({query_size})"
+    if value is None or (value == 0 and not isinstance(value, bool)):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < query_size:
+        raise ConfigError(f"pool_subsample={value!r} is not allowed (allowed: {allowed})")
 
 
 def check_pool_size(initial_size: int, budget: int, val_size: int, pool_size: int) -> None:

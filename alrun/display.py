@@ -12,6 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from alrun.records import METRIC_COLUMNS
 
+# the terminal table leaves out the query/* columns (metrics.csv has them), to stay readable
+TABLE_COLUMNS = tuple(c for c in METRIC_COLUMNS if not c.startswith("query/"))
+
 
 def _cell(value: Any, width: int) -> str:
     if isinstance(value, float):
@@ -40,14 +43,14 @@ class Display:
     Args:
         live: show live progress bars (rounds, epochs); off for CI logs. The per-round table is
             printed either way.
-        columns: the table's columns (the ``metrics.csv`` columns).
+        columns: the table's columns (the ``metrics.csv`` columns but ``query/*``).
         console: where to print (a new rich Console by default).
     """
 
     def __init__(
         self,
         live: bool = True,
-        columns: Sequence[str] = METRIC_COLUMNS,
+        columns: Sequence[str] = TABLE_COLUMNS,
         console: Console | None = None,
     ) -> None:
         self.live, self.columns = live, tuple(columns)

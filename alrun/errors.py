@@ -11,3 +11,11 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A dataset file is missing or malformed."""
+
+
+class RunFailed(Exception):
+    """The run itself failed (for example a non-finite training loss): status ``failed``, exit 1."""
+
+
+class InvariantError(AssertionError):
+    """An internal invariant was violated: a bug in alrun, never the user's doing."""

@@ -6,14 +6,19 @@ strategy it runs; everything strategy-specific sits behind ``Strategy.query_and_
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, Protocol
 
 import lightning.pytorch as pl
+from lightning.pytorch.trainer.states import TrainerStatus
 
+from alrun.invariants import check_finished, check_round, check_separation
 from alrun.pool import QueryRecord
+from alrun.query_metrics import query_metrics
 from alrun.strategy import Strategy
 
 
@@ -57,6 +62,23 @@ class RunObserver(Protocol):
         """The run ended: ``finished``, ``failed`` or ``interrupted``."""
 
 
+def fit(strategy: Strategy, trainer: pl.Trainer) -> None:
+    """``trainer.fit(strategy)``, with Ctrl-C kept a ``KeyboardInterrupt``.
+
+    Lightning turns a Ctrl-C during fit into ``sys.exit(1)`` and ignores SIGINT from then on; the
+    run must instead be marked interrupted and exit with 130, with Ctrl-C working again.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(strategy)
+    except SystemExit:
+        if trainer.state.status != TrainerStatus.INTERRUPTED:
+            raise
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
+        raise KeyboardInterrupt from None
+
+
 def _train_round(
     strategy: Strategy, make_trainer: Callable[[], pl.Trainer], query_size: int
 ) -> tuple[dict[str, Any], list[QueryRecord]]:
@@ -66,12 +88,14 @@ def _train_round(
         "n_labelled": strategy.train_pool.n_labelled,
         "n_val_labelled": strategy.val_pool.n_labelled if strategy.val_pool is not None else 0,
     }
-    make_trainer().fit(strategy)
+    fit(strategy, make_trainer())
     fitted = perf_counter()
     row |= strategy.evaluate() | {"train/loss": strategy.last_train_loss}
     evaluated = perf_counter()
     records = [strategy.query_and_update(query_size)] if query_size else []
     queried = perf_counter()
+    if records:
+        row |= query_metrics(strategy.train_pool, records[0])
     strategy.reset_model()
     row |= {
         "fit_s": fitted - start,
@@ -87,6 +111,7 @@ def run_loop(
     make_trainer: Callable[[], pl.Trainer],
     plan: Plan,
     observers: Sequence[RunObserver] = (),
+    start_round: int = 0,
 ) -> dict[str, Any]:
     """Run a whole active-learning experiment and return the last round's row.
 
@@ -94,22 +119,29 @@ def run_loop(
         strategy: the Strategy module holding pools, model and acquisition.
         make_trainer: builds a fresh Lightning ``Trainer`` for each round's fit.
         plan: the labelling schedule.
-        observers: receive the run's events (CSV files, run.json, terminal display).
+        observers: receive the run's events (CSV files, run.json, checkpoints, terminal display).
+        start_round: first round to run; above 0 the strategy's state was restored from a checkpoint
+            taken after round ``start_round - 1``.
     """
     sizes = plan.query_sizes()
     for obs in observers:
         obs.run_started(plan, len(sizes))
     try:
-        initial = strategy.label_initial(plan.initial_size, plan.initial, plan.val_size)
-        for obs in observers:
-            obs.labelled(initial)
+        if start_round == 0:
+            initial = strategy.label_initial(plan.initial_size, plan.initial, plan.val_size)
+            check_separation(strategy)
+            for obs in observers:
+                obs.labelled(initial)
         row: dict[str, Any] = {}
-        for i in range(len(sizes) + 1):
+        for i in range(start_round, len(sizes) + 1):
             row, records = _train_round(strategy, make_trainer, sizes[i] if i < len(sizes) else 0)
+            if records:
+                check_round(strategy, sizes, records)
             info = {"device": str(strategy.inference_device)}
             for obs in observers:
                 obs.labelled(records)
                 obs.round_finished(row, info)
+        check_finished(strategy, plan.initial_size, plan.budget)
     except KeyboardInterrupt:
         for obs in observers:
             obs.run_finished("interrupted", "KeyboardInterrupt")

@@ -7,12 +7,15 @@ crashed or killed run keeps its partial curve.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
+
+from alrun.safety import deferred_interrupt, die, fault_point
 
 METRIC_COLUMNS: tuple[str, ...] = (
     "round",
@@ -27,6 +30,10 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "eval_s",
     "query_s",
     "total_s",
+    "query/n_scored",
+    "query/score_mean",
+    "query/pool_score_mean",
+    "query/pairwise_dist",
 )
 QUERY_COLUMNS: tuple[str, ...] = ("round", "pool", "pool_index", "dataset_index", "score", "rank")
 
@@ -42,27 +49,41 @@ class CsvTable:
     """Append-only CSV file with a fixed header, flushed after every write.
 
     Args:
-        path: the file; created with its header when absent.
+        path: the file; written anew with its header unless ``append`` and it already has one.
         columns: the column order.
+        append: keep the rows already in the file (a resumed run, after :func:`rewrite_csv`).
     """
 
-    def __init__(self, path: Path, columns: Iterable[str]) -> None:
+    def __init__(self, path: Path, columns: Iterable[str], append: bool = False) -> None:
         self.path, self.columns = path, tuple(columns)
-        fresh = not path.exists() or path.stat().st_size == 0
-        self._file: TextIO = path.open("a", newline="")
+        fresh = not append or not path.exists() or path.stat().st_size == 0
+        self._file: TextIO = path.open("w" if fresh else "a", newline="")
         self._writer = csv.writer(self._file)
+        self.rows_written = 0
         if fresh:
-            self._writer.writerow(self.columns)
-            self._flush()
+            with deferred_interrupt():
+                self._writer.writerow(self.columns)
+                self._flush()
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append rows (missing columns are left blank; unknown keys are an error) and flush."""
-        for row in rows:
-            unknown = set(row) - set(self.columns)
-            if unknown:
-                raise KeyError(f"{self.path.name} has no columns {sorted(unknown)}")
-            self._writer.writerow([format_value(row.get(c)) for c in self.columns])
-        self._flush()
+        with deferred_interrupt():
+            for row in rows:
+                self._write_row(row)
+            self._flush()
+
+    def _write_row(self, row: Mapping[str, Any]) -> None:
+        unknown = set(row) - set(self.columns)
+        if unknown:
+            raise KeyError(f"{self.path.name} has no columns {sorted(unknown)}")
+        cells = [format_value(row.get(c)) for c in self.columns]
+        self.rows_written += 1
+        if fault_point(f"csv:{self.path.name}", self.rows_written):
+            line = ",".join(cells)
+            self._file.write(line[: len(line) // 2])  # a torn line, then a hard kill
+            self._flush()
+            die()
+        self._writer.writerow(cells)
 
     def _flush(self) -> None:
         self._file.flush()
@@ -73,15 +94,61 @@ class CsvTable:
         self._file.close()
 
 
-def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a file."""
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: readers see the old or the
+    new file, never half of one, and Ctrl-C waits for the rename."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with deferred_interrupt():
+        with tmp.open("w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write JSON to ``path`` atomically (see :func:`write_atomic`)."""
+    write_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def rewrite_csv(path: Path, columns: Iterable[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Replace ``path`` atomically by a CSV of ``rows`` (used to resume from a checkpoint)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    columns = tuple(columns)
+    writer.writerow(columns)
+    writer.writerows([format_value(row.get(c)) for c in columns] for row in rows)
+    write_atomic(path, buffer.getvalue())
+
+
+def query_rows(records: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    """``queries.csv`` rows of labelling records: one per item, best first."""
+    for rec in records:
+        items = zip(rec.pool_index, rec.dataset_index, rec.score, strict=True)
+        for rank, (p, d, s) in enumerate(items, 1):
+            yield {
+                "round": rec.round,
+                "pool": rec.pool,
+                "pool_index": int(p),
+                "dataset_index": int(d),
+                "score": float(s),
+                "rank": rank,
+            }
+
+
+def record_failure(folder: Path, reason: str, **facts: Any) -> None:
+    """Mark a run that stopped before writing its ``run.json`` (a bad value, a missing file) as
+    ``failed``; a run that got as far as writing one has recorded its own status there.
+
+    Args:
+        folder: the run's output folder.
+        reason: one line saying what went wrong.
+        facts: more facts for ``run.json`` (the seed).
+    """
+    path = folder / "run.json"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {**facts, "status": "failed", "reason": reason})
 
 
 class RunFolder:
@@ -97,6 +164,16 @@ class RunFolder:
         self.info: dict[str, Any] = dict(meta)
         self.metrics: CsvTable | None = None
         self.queries: CsvTable | None = None
+        self._append = False
+
+    def restore(self, rows: list[dict[str, Any]], records: Iterable[Any], info: Mapping[str, Any]) -> None:
+        """Rewrite the CSV files from a checkpoint's rows (dropping any torn or extra line) so the
+        resumed run appends to exactly what the checkpoint covers."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        rewrite_csv(self.folder / "metrics.csv", METRIC_COLUMNS, rows)
+        rewrite_csv(self.folder / "queries.csv", QUERY_COLUMNS, query_rows(records))
+        self.info |= dict(info)
+        self._append = True
 
     def _save(self) -> None:
         write_json_atomic(self.folder / "run.json", self.info)
@@ -104,9 +181,10 @@ class RunFolder:
     def run_started(self, plan: Any, n_rounds: int) -> None:
         """Create the CSV files and mark the run ``running``."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.metrics = CsvTable(self.folder / "metrics.csv", METRIC_COLUMNS)
-        self.queries = CsvTable(self.folder / "queries.csv", QUERY_COLUMNS)
-        self.info |= {"status": "running", "n_rounds": n_rounds, "rounds_done": 0}
+        self.metrics = CsvTable(self.folder / "metrics.csv", METRIC_COLUMNS, self._append)
+        self.queries = CsvTable(self.folder / "queries.csv", QUERY_COLUMNS, self._append)
+        self.info |= {"status": "running", "n_rounds": n_rounds, "reason": None}
+        self.info.setdefault("rounds_done", 0)
         self._save()
 
     def labelled(self, records: Iterable[Any]) -> None:

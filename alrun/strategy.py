@@ -18,9 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from alrun.errors import RunFailed
 from alrun.inference import batch_metrics, evaluate
 from alrun.nets import Classifier
 from alrun.pool import ActivePool, QueryRecord, initial_indices
+from alrun.safety import maybe_die
 from alrun.seeding import Streams, torch_global_seed
 from alrun.strategies import Acquisition, Selection
 from alrun.tensors import ChunkBatches, ShuffledBatches, TensorData, epoch_slices
@@ -45,6 +47,8 @@ class Strategy(pl.LightningModule):
             weights each round) or ``warm`` (keep training the same weights).
         fit_mode: ``epoch`` (one Lightning step per epoch, the mini-batch loop inside it) or
             ``batch`` (one Lightning step per mini-batch); same arithmetic, same result.
+        pool_subsample: score only a seeded random this-many of the unlabelled items per query
+            (stream ``subsample``); ``None`` or 0 scores them all.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class Strategy(pl.LightningModule):
         eval_batch_size: int = 4096,
         reset: str = "snapshot",
         fit_mode: str = "epoch",
+        pool_subsample: int | None = None,
     ) -> None:
         super().__init__()
         self.net_factory, self.streams = net_factory, streams
@@ -67,8 +72,9 @@ class Strategy(pl.LightningModule):
         self.train_pool, self.val_pool, self.test_data = train_pool, val_pool, test
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.reset, self.automatic_optimization = reset, fit_mode == "batch"
-        self.round = 0
+        self.round, self.pool_subsample = 0, pool_subsample
         self.net = self._new_net(0)
+        acquisition.check(self.net)
         self.initial_model_state: dict[str, torch.Tensor] | None = None
         self.inference_device = torch.device("cpu")
         self._rng_scope = contextlib.ExitStack()
@@ -116,6 +122,14 @@ class Strategy(pl.LightningModule):
         """Start the epoch's loss sum."""
         self._loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         self._loss_count = 0
+
+    def on_train_epoch_end(self) -> None:
+        """Stop the run when the training loss is no longer finite (NaN or infinite)."""
+        maybe_die("fit", self.round)
+        if self._loss_count and not bool(torch.isfinite(self._loss_sum)):
+            raise RunFailed(
+                f"training loss is {self._loss_sum.item()} at round {self.round}, epoch {self.current_epoch}"
+            )
 
     @property
     def last_train_loss(self) -> float:
@@ -189,10 +203,13 @@ class Strategy(pl.LightningModule):
     def query_strategy(self, pool: ActivePool, n: int) -> Selection:
         """Pick ``n`` of ``pool``'s unlabelled items (indices relative to its unlabelled list)."""
         from alrun.strategies import QueryContext
+        from alrun.strategies.select import subsample
 
         self.to(self.inference_device).eval()
+        x = pool.to(self.inference_device).unlabelled_data().x
+        scored = subsample(len(x), self.pool_subsample, self.streams.torch("subsample", self.round))
         ctx = QueryContext(
-            x=pool.to(self.inference_device).unlabelled_data().x,
+            x=x if scored is None else x[scored.to(x.device)],
             net=self.net,
             chunk_size=self.eval_batch_size,
             tiebreak=self.streams.torch("tiebreak", self.round),
@@ -200,7 +217,10 @@ class Strategy(pl.LightningModule):
             labelled_x=self.train_pool.to(self.inference_device).labelled_data().x,
             mc_seed=self.streams.entropy("mc_dropout", self.round),
         )
-        return self.acquisition.select(ctx, n)
+        picked = self.acquisition.select(ctx, n)
+        if scored is None:
+            return picked
+        return Selection(scored[picked.index.cpu()], picked.score, picked.pool_score)
 
     def query_train(self, n: int) -> Selection:
         """Query the strategy for ``n`` items to annotate from the training pool."""
@@ -228,7 +248,9 @@ class Strategy(pl.LightningModule):
 
     def query_and_update(self, n: int) -> QueryRecord:
         """Query ``n`` training items, label them for the next round, and return the record."""
-        record = self._label(self.train_pool, self.query(n), self.round + 1)
+        selection = self.query(n)
+        maybe_die("query", self.round)
+        record = self._label(self.train_pool, selection, self.round + 1)
         self.round += 1
         return record
 
@@ -250,3 +272,27 @@ class Strategy(pl.LightningModule):
             self.net.load_state_dict(self.initial_model_state)
         elif self.reset == "scratch":
             self.net.load_state_dict(self._new_net(self.round).state_dict())
+
+    # ---- checkpoints -----------------------------------------------------------------------
+    def run_state(self) -> dict[str, Any]:
+        """What a resumed run needs: round, pools, weights, snapshot and the acquisition's state."""
+        acquisition_state = getattr(self.acquisition, "state_dict", None)
+        return {
+            "round": self.round,
+            "train_pool": self.train_pool.state_dict(),
+            "val_pool": self.val_pool.state_dict() if self.val_pool is not None else None,
+            "net": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
+            "initial_model_state": self.initial_model_state,
+            "acquisition": acquisition_state() if callable(acquisition_state) else None,
+        }
+
+    def load_run_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`run_state` saved."""
+        self.round = int(state["round"])
+        self.train_pool.load_state_dict(state["train_pool"])
+        if self.val_pool is not None and state["val_pool"] is not None:
+            self.val_pool.load_state_dict(state["val_pool"])
+        self.net.load_state_dict(state["net"])
+        self.initial_model_state = state["initial_model_state"]
+        if state["acquisition"] is not None:
+            self.acquisition.load_state_dict(state["acquisition"])  # type: ignore[attr-defined]

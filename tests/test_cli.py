@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from alrun.cli import config_dir
+
 ALRUN = shutil.which("alrun", path=str(Path(sys.executable).parent)) or "alrun"
 
 
@@ -46,12 +48,20 @@ def test_python_dash_m_works(tmp_path):
 def test_help_lists_groups_and_options(tmp_path):
     out = alrun("--help", cwd=tmp_path)
     assert out.returncode == 0
-    for text in (
-        "dataset: digits",
-        "entropy, least_confidence, margin, random",
-        "trainer: auto, cpu, gpu\n",
-    ):
+    for text in ("dataset: digits", "trainer: auto, cpu, gpu\n"):
         assert text in out.stdout
+    strategies = sorted(p.stem for p in (Path(config_dir()) / "strategy").glob("*.yaml"))
+    assert f"strategy: {', '.join(strategies)}\n" in out.stdout
+    assert {
+        "entropy",
+        "least_confidence",
+        "margin",
+        "random",
+        "coreset",
+        "badge",
+        "bald",
+        "power_bald",
+    } <= set(strategies)
 
 
 BAD_INPUTS = [

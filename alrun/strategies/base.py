@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -78,6 +79,23 @@ class Acquisition(ABC):
     @abstractmethod
     def select(self, ctx: QueryContext, n: int) -> Selection:
         """Return the ``n`` picked candidates (indices into the context), best first."""
+
+    @property
+    def name(self) -> str:
+        """The strategy's name in messages: the class name in snake case (``least_confidence``)."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+
+    def check(self, net: Classifier, name: str | None = None) -> None:
+        """Raise :class:`~alrun.errors.ConfigError` when this rule cannot query with ``net``.
+
+        Called once when the run is built, so a mismatch stops it before the first fit. Any net
+        will do by default.
+
+        Args:
+            net: the run's classifier.
+            name: the strategy name for the message (a wrapper passes its own); :attr:`name` by default.
+        """
+        return None
 
 
 class ScoreAcquisition(Acquisition):

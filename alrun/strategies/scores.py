@@ -7,6 +7,8 @@ probability, and ``0 * log 0`` is taken as 0: a one-hot row scores exactly 0, ne
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -38,3 +40,42 @@ def entropy(log_probs: torch.Tensor) -> torch.Tensor:
     """Predictive entropy ``H(p) = -sum_c p_c log p_c`` in nats."""
     _check(log_probs)
     return -plogp(log_probs).sum(dim=-1) + 0.0
+
+
+# ---- MC scores: log-probabilities ``[T, N, C]`` of T stochastic passes -> ``[N]`` ---------------
+
+
+def _check_mc(log_probs: torch.Tensor) -> None:
+    _check(log_probs)
+    if log_probs.ndim != 3:
+        raise ValueError(f"MC scores need [T, N, C] log-probabilities, got shape {tuple(log_probs.shape)}")
+
+
+def mean_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
+    """``log p̄ = logsumexp_t log p_t - log T``: the log of the MC-averaged probabilities, ``[N, C]``."""
+    _check_mc(log_probs)
+    return torch.logsumexp(log_probs, dim=0) - math.log(log_probs.shape[0])
+
+
+def mc_entropy(log_probs: torch.Tensor) -> torch.Tensor:
+    """Entropy of the mean prediction ``H(p̄)``."""
+    return entropy(mean_log_probs(log_probs))
+
+
+def bald(log_probs: torch.Tensor) -> torch.Tensor:
+    """Mutual information ``H(p̄) - (1/T) sum_t H(p_t)``, clamped at 0 (rounding can go below)."""
+    expected = entropy(log_probs).mean(dim=0)
+    return (mc_entropy(log_probs) - expected).clamp_min(0.0)
+
+
+def var_ratio(log_probs: torch.Tensor) -> torch.Tensor:
+    """Variation ratio of the mean prediction ``1 - max_c p̄_c``."""
+    return least_confidence(mean_log_probs(log_probs))
+
+
+def mean_std(log_probs: torch.Tensor) -> torch.Tensor:
+    """Mean over classes of the standard deviation over samples ``(1/C) sum_c std_t p_{t,c}`` (ddof 0)."""
+    _check_mc(log_probs)
+    p = log_probs.exp()
+    var = (p - p.mean(dim=0)).square().mean(dim=0)
+    return var.sqrt().mean(dim=-1)

@@ -28,3 +28,16 @@ def top_n(scores: torch.Tensor, n: int, generator: torch.Generator) -> torch.Ten
     perm = torch.randperm(len(scores), generator=generator)
     order = torch.argsort(scores.cpu()[perm], descending=True, stable=True)
     return perm[order[:n]]
+
+
+def subsample(n: int, k: int | None, generator: torch.Generator) -> torch.Tensor | None:
+    """A seeded random ``k`` of ``n`` candidates (ascending indices), or ``None`` to score them all.
+
+    Args:
+        n: number of candidates.
+        k: how many to score (``None`` or 0 = all; ``k >= n`` also scores all).
+        generator: the round's subsample stream (CPU).
+    """
+    if not k or k >= n:
+        return None
+    return torch.randperm(n, generator=generator)[:k].sort().values

@@ -1,0 +1,82 @@
+"""MC-dropout strategies: a score of T stochastic passes ``[T, N, C]`` per candidate.
+
+Each class is the ``_target_`` of one ``configs/strategy/*.yaml``; the scores themselves are the pure
+functions of :mod:`alrun.strategies.scores`. The samples come from :func:`~alrun.strategies.mc.mc_log_probs`
+(shared by every strategy of one query that asks for the same ``mc_samples`` and ``consistent``).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+
+from alrun.errors import ConfigError
+from alrun.nets import Classifier
+from alrun.strategies import scores
+from alrun.strategies.base import QueryContext, ScoreAcquisition
+from alrun.strategies.mc import mc_log_probs, require_dropout
+
+
+def check_mc_samples(value: object, minimum: int = 1) -> int:
+    """``strategy.mc_samples`` as an int, or a :class:`ConfigError` naming the bad value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"strategy.mc_samples={value!r} is not allowed (allowed: integers >= {minimum})")
+    return value
+
+
+class MCAcquisition(ScoreAcquisition):
+    """A score of ``mc_samples`` MC-dropout passes (dropout on only while the pool is scored).
+
+    Args:
+        mc_samples: T, the number of stochastic forward passes.
+        consistent: one dropout mask per pass shared by every candidate (see :mod:`~alrun.strategies.mc`).
+    """
+
+    def __init__(self, mc_samples: int = 20, consistent: bool = False) -> None:
+        self.mc_samples = check_mc_samples(mc_samples)
+        self.consistent = bool(consistent)
+
+    def check(self, net: Classifier, name: str | None = None) -> None:
+        """Refuse a net without dropout layers."""
+        require_dropout(net, name or self.name, self.consistent)
+
+    def score(self, ctx: QueryContext) -> torch.Tensor:
+        """The MC score of every candidate."""
+        return self.mc_score(mc_log_probs(ctx, self.mc_samples, self.consistent))
+
+    @abstractmethod
+    def mc_score(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """``[N]`` scores from ``[T, N, C]`` float64 log-probabilities."""
+
+
+class Bald(MCAcquisition):
+    """BALD (Houlsby et al. 2011; Gal et al. 2017): mutual information between label and weights."""
+
+    def mc_score(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """BALD of the samples (:func:`~alrun.strategies.scores.bald`)."""
+        return scores.bald(log_probs)
+
+
+class McEntropy(MCAcquisition):
+    """Predictive entropy of the MC-averaged prediction ``H(p̄)``."""
+
+    def mc_score(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """Entropy of the mean prediction of the samples (:func:`~alrun.strategies.scores.mc_entropy`)."""
+        return scores.mc_entropy(log_probs)
+
+
+class VarRatio(MCAcquisition):
+    """Variation ratio ``1 - max_c p̄_c`` of the MC-averaged prediction."""
+
+    def mc_score(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """Variation ratio of the samples (:func:`~alrun.strategies.scores.var_ratio`)."""
+        return scores.var_ratio(log_probs)
+
+
+class MeanStd(MCAcquisition):
+    """Mean standard deviation over classes of the MC samples (Kampffmeyer et al. 2016)."""
+
+    def mc_score(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """Mean standard deviation of the samples (:func:`~alrun.strategies.scores.mean_std`)."""
+        return scores.mean_std(log_probs)

@@ -1,0 +1,86 @@
+"""What embedding-based strategies ask a :class:`QueryContext` for.
+
+Each function derives its quantity once per query through :meth:`QueryContext.cached`, in chunks of
+``ctx.chunk_size`` under ``inference_mode``, and returns it on the CPU:
+
+* :func:`features`: the candidates' penultimate-layer features ``h = net.embed(x)``, float32;
+* :func:`labelled_features`: the same for the labelled training items;
+* :func:`probabilities`: the candidates' class probabilities, float64;
+* :func:`gradient_factors`: BADGE's gradient embedding ``g = (p - onehot(argmax p)) ⊗ h`` as its two
+  factors, so that distances between gradient embeddings never need the ``[N, C·D]`` matrix;
+* :func:`gradient_embeddings`: the explicit ``[N, C·D]`` matrix (for small pools and checks).
+
+The candidates' features and log-probabilities come from one pass (``forward = head(embed(x))``
+for every :class:`~alrun.nets.Classifier`), so a strategy that needs both pays one forward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from alrun.strategies.base import QueryContext
+
+
+def features(ctx: QueryContext) -> torch.Tensor:
+    """``[N, D]`` float32 penultimate-layer features of the candidates."""
+    return ctx.cached("features", lambda: _candidate_pass(ctx))
+
+
+def labelled_features(ctx: QueryContext) -> torch.Tensor:
+    """``[L, D]`` float32 features of the labelled items (``L = 0`` when the context has none)."""
+    return ctx.cached("labelled_features", lambda: _labelled_pass(ctx))
+
+
+def probabilities(ctx: QueryContext) -> torch.Tensor:
+    """``[N, C]`` float64 class probabilities of the candidates."""
+    return ctx.cached("probabilities", lambda: ctx.log_probs().exp())
+
+
+def gradient_factors(ctx: QueryContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """BADGE's gradient embeddings of the candidates as factors ``(r, h)``: ``g_i = r_i ⊗ h_i``.
+
+    ``r = p - onehot(argmax p)`` (``[N, C]`` float32) is the gradient of the cross-entropy with
+    respect to the logits when the predicted class is taken as the label; ``h`` are the features.
+    ``g_i`` is the gradient of that loss with respect to the last layer's weights.
+    """
+    return ctx.cached("gradient_residual", lambda: _residual(probabilities(ctx))), features(ctx)
+
+
+def gradient_embeddings(ctx: QueryContext) -> torch.Tensor:
+    """``[N, C·D]`` float32 explicit gradient embeddings (``O(N·C·D)`` memory; BADGE uses the factors)."""
+    r, h = gradient_factors(ctx)
+    return outer_rows(r, h)
+
+
+def outer_rows(r: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """Row-wise flattened outer products: row ``i`` is ``vec(r_i h_iᵀ)``, class-major."""
+    return (r[:, :, None] * h[:, None, :]).reshape(len(r), -1)
+
+
+def _residual(probs: torch.Tensor) -> torch.Tensor:
+    onehot = torch.zeros_like(probs).scatter_(1, probs.argmax(dim=1, keepdim=True), 1.0)
+    return (probs - onehot).float()
+
+
+def _candidate_pass(ctx: QueryContext) -> torch.Tensor:
+    feats, log_probs = [], []
+    with torch.inference_mode():
+        for chunk in ctx.chunks():
+            h = ctx.net.embed(chunk)
+            feats.append(h.float().cpu())
+            log_probs.append(ctx.net.head(h).double().log_softmax(dim=-1).cpu())
+        if not feats:
+            return _empty_features(ctx, ctx.x)
+        ctx.cached("log_probs", lambda: torch.cat(log_probs))
+        return torch.cat(feats)
+
+
+def _labelled_pass(ctx: QueryContext) -> torch.Tensor:
+    x = ctx.labelled_x if ctx.labelled_x is not None else ctx.x[:0]
+    with torch.inference_mode():
+        parts = [ctx.net.embed(chunk).float().cpu() for chunk in ctx.chunks(x)]
+        return torch.cat(parts) if parts else _empty_features(ctx, x)
+
+
+def _empty_features(ctx: QueryContext, x: torch.Tensor) -> torch.Tensor:
+    return ctx.net.embed(x[:0]).float().cpu()

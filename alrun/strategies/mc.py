@@ -1,0 +1,128 @@
+"""MC dropout at acquisition: T stochastic forward passes over the candidates, chunked and seeded.
+
+Dropout is switched on only inside :func:`mc_log_probs` and only for the dropout layers (batch norm
+and everything else stay in eval mode); the net is back in eval mode afterwards. Sample ``t`` draws
+its masks from a seed derived from ``(QueryContext.mc_seed, t)``, so the masks are a function of the
+run's seed and round. The pool is scored chunk by chunk for each ``t``: activations never hold more
+than one chunk, whatever T is; only the ``[T, N, C]`` result grows with T.
+
+* ``consistent=False``: the layers run in train mode under a seeded global-RNG scope; every item
+  gets its own masks (Gal's MC dropout).
+* ``consistent=True``: one mask per layer and sample ``t``, shared by every candidate (baal's
+  ``ConsistentDropout``): sample ``t`` is one fixed sub-network, which BatchBALD's joint entropies
+  need; the masks do not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.modules.dropout import _DropoutNd
+
+from alrun.errors import ConfigError
+from alrun.seeding import torch_global_seed
+from alrun.strategies.base import QueryContext
+
+CONSISTENT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+
+
+def dropout_layers(net: nn.Module) -> list[_DropoutNd]:
+    """The net's dropout layers (any ``torch.nn`` dropout) with a drop probability above 0."""
+    return [m for m in net.modules() if isinstance(m, _DropoutNd) and m.p > 0]
+
+
+def require_dropout(net: nn.Module, strategy: str | None = None, consistent: bool = False) -> None:
+    """Raise :class:`ConfigError` when ``net`` cannot give MC-dropout samples (for ``strategy``)."""
+    who = f"strategy {strategy}" if strategy else "MC-dropout sampling"
+    layers = dropout_layers(net)
+    if not layers:
+        raise ConfigError(
+            f"{who} needs MC dropout, but the model ({type(net).__name__}) has no dropout layer; "
+            "set a dropout probability, e.g. model.dropout=0.5"
+        )
+    odd = sorted({type(m).__name__ for m in layers if not isinstance(m, CONSISTENT)})
+    if consistent and odd:
+        raise ConfigError(
+            f"{who}: consistent MC dropout supports nn.Dropout and nn.Dropout1d/2d/3d, "
+            f"not {', '.join(odd)}; set strategy.consistent=false"
+        )
+
+
+def sample_seed(mc_seed: int, *path: int) -> int:
+    """A 63-bit seed for one MC sample (and layer), derived from the query's MC seed."""
+    state = np.random.SeedSequence([int(mc_seed), *map(int, path)]).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+def mc_log_probs(ctx: QueryContext, samples: int, consistent: bool = False) -> torch.Tensor:
+    """``[T, N, C]`` float64 log-probabilities of ``samples`` MC-dropout passes, on the CPU.
+
+    Cached in the query's context, so strategies asking for the same ``(T, consistent)`` share them.
+    """
+    key = f"mc_log_probs/T={samples}/consistent={consistent}"
+    return ctx.cached(key, lambda: _sample(ctx, samples, consistent))
+
+
+def _sample(ctx: QueryContext, samples: int, consistent: bool) -> torch.Tensor:
+    require_dropout(ctx.net, consistent=consistent)
+    layers = dropout_layers(ctx.net)
+    active = _consistent_masks if consistent else _independent_masks
+    out = []
+    with torch.inference_mode():
+        for t in range(samples):
+            with active(layers, ctx.mc_seed, t, ctx.x.device):
+                parts = [ctx.net(c).double().log_softmax(dim=-1).cpu() for c in ctx.chunks()]
+            out.append(torch.cat(parts) if parts else torch.empty(0, 0, dtype=torch.float64))
+    return torch.stack(out)
+
+
+@contextlib.contextmanager
+def _independent_masks(
+    layers: Sequence[_DropoutNd], mc_seed: int, t: int, device: torch.device
+) -> Iterator[None]:
+    """Dropout layers in train mode, drawing from torch's global RNG seeded for sample ``t``."""
+    with torch_global_seed(sample_seed(mc_seed, t), device):
+        for m in layers:
+            m.train()
+        try:
+            yield
+        finally:
+            for m in layers:
+                m.eval()
+
+
+def _mask_shape(layer: nn.Module, x: torch.Tensor) -> tuple[int, ...]:
+    """Shape of one item's mask: every feature (``nn.Dropout``) or every channel (``DropoutNd``)."""
+    if isinstance(layer, nn.Dropout):
+        return tuple(x.shape[1:])
+    return (x.shape[1],) + (1,) * (x.ndim - 2)
+
+
+@contextlib.contextmanager
+def _consistent_masks(
+    layers: Sequence[_DropoutNd], mc_seed: int, t: int, device: torch.device
+) -> Iterator[None]:
+    """Hooks multiplying each layer's output by one mask for the whole pool (the layers stay in eval)."""
+    masks: dict[int, torch.Tensor] = {}
+
+    def hook_for(i: int, layer: _DropoutNd) -> Callable[..., torch.Tensor]:
+        def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+            if i not in masks:
+                gen = torch.Generator(device=output.device).manual_seed(sample_seed(mc_seed, t, i))
+                keep = 1.0 - layer.p
+                draw = torch.rand(_mask_shape(layer, output), generator=gen, device=output.device)
+                masks[i] = (draw < keep).to(output.dtype) / keep
+            return output * masks[i]
+
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(i, m)) for i, m in enumerate(layers)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()

@@ -1,0 +1,191 @@
+"""Kill a run anywhere, run the same command again: the result is the same as never stopping."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.test_cli import ALRUN
+
+SMALL = ["experiment=smoke", "budget=10", "query_size=2", "initial_size=10"]
+METRICS = [
+    "round",
+    "n_labelled",
+    "n_val_labelled",
+    "test/acc",
+    "test/loss",
+    "val/acc",
+    "val/loss",
+    "train/loss",
+]
+
+
+def alrun(folder: Path, *args: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ALRUN_FAULT=fault or "")
+    cmd = [ALRUN, *SMALL, *args, f"hydra.run.dir={folder}"]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=folder.parent)
+
+
+def metric_text(folder: Path) -> list[str]:
+    """metrics.csv reduced to its metric columns, as text (byte-for-byte comparison)."""
+    frame = pd.read_csv(folder / "metrics.csv", dtype=str, keep_default_na=False)
+    return frame[METRICS].to_csv(index=False).splitlines()
+
+
+_REFERENCES: dict[tuple[str, ...], Path] = {}
+
+
+def reference(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Path:
+    """An uninterrupted run with these arguments (one per argument set per session)."""
+    if args not in _REFERENCES:
+        folder = tmp_path_factory.mktemp("ref") / "run"
+        assert alrun(folder, *args).returncode == 0
+        _REFERENCES[args] = folder
+    return _REFERENCES[args]
+
+
+def kill_and_resume(tmp_path: Path, args: tuple[str, ...], fault: str) -> Path:
+    folder = tmp_path / "run"
+    killed = alrun(folder, *args, fault=fault)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert json.loads((folder / "run.json").read_text())["status"] == "running"
+    resumed = alrun(folder, *args)
+    assert resumed.returncode == 0, resumed.stderr
+    return folder
+
+
+CASES = [
+    (("reset=snapshot", "strategy=margin"), "fit@2"),
+    (("reset=snapshot", "strategy=margin"), "csv:metrics.csv@3"),
+    (("reset=warm", "strategy=random"), "checkpoint@2"),
+]
+SLOW_CASES = [
+    (("reset=snapshot", "strategy=margin"), "query@1"),
+    (("reset=snapshot", "strategy=margin"), "csv:queries.csv@14"),
+    (("reset=scratch", "strategy=entropy"), "fit@3"),
+    (("reset=warm", "strategy=margin"), "query@3"),
+    (("reset=scratch", "strategy=random"), "checkpoint@4"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "fault"), CASES + [pytest.param(*c, marks=pytest.mark.slow) for c in SLOW_CASES]
+)
+def test_killed_run_resumes_bit_identically(tmp_path, tmp_path_factory, args, fault):
+    ref = reference(tmp_path_factory, *args)
+    folder = kill_and_resume(tmp_path, args, fault)
+    assert metric_text(folder) == metric_text(ref)
+    assert (folder / "queries.csv").read_bytes() == (ref / "queries.csv").read_bytes()
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "finished" and info["resumed_at_round"] >= 0
+
+
+def test_finished_run_is_not_run_again(tmp_path_factory):
+    ref = reference(tmp_path_factory, "reset=snapshot", "strategy=margin")
+    before = (ref / "metrics.csv").read_bytes()
+    again = alrun(ref, "reset=snapshot", "strategy=margin")
+    assert again.returncode == 0 and "already finished" in again.stdout
+    assert (ref / "metrics.csv").read_bytes() == before
+
+
+def test_changed_config_resume_is_refused_and_keeps_the_folder(tmp_path):
+    folder = tmp_path / "run"
+    assert alrun(folder, fault="fit@2").returncode == -signal.SIGKILL
+    saved = {p.name: p.read_text() for p in (folder / ".hydra").glob("*.yaml")}
+    out = alrun(folder, "budget=8", "strategy=margin")
+    assert out.returncode == 2
+    line = out.stderr.strip().splitlines()[-1]
+    assert "refusing to resume" in line and "budget: 10 -> 8" in line and "strategy._target_" in line
+    assert {p.name: p.read_text() for p in (folder / ".hydra").glob("*.yaml")} == saved
+
+
+def test_resume_key_continues_with_the_recorded_settings(tmp_path, tmp_path_factory):
+    ref = reference(tmp_path_factory, "reset=snapshot", "strategy=margin")
+    folder = tmp_path / "run"
+    assert alrun(folder, "reset=snapshot", "strategy=margin", fault="fit@2").returncode == -signal.SIGKILL
+    out = subprocess.run(
+        [ALRUN, f"resume={folder}"], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert metric_text(folder) == metric_text(ref)
+
+
+def test_ctrl_c_marks_interrupted_exits_130_and_resumes(tmp_path, tmp_path_factory):
+    ref = reference(tmp_path_factory, "reset=snapshot", "strategy=margin", "trainer.max_epochs=30")
+    folder = tmp_path / "run"
+    cmd = [
+        ALRUN,
+        *SMALL,
+        "reset=snapshot",
+        "strategy=margin",
+        "trainer.max_epochs=30",
+        f"hydra.run.dir={folder}",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait for the first complete round, then press Ctrl-C
+        if line.split()[:1] == ["1"]:
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
+    pd.read_csv(folder / "metrics.csv")  # no torn line
+    out = alrun(folder, "reset=snapshot", "strategy=margin", "trainer.max_epochs=30")
+    assert out.returncode == 0 and metric_text(folder) == metric_text(ref)
+
+
+def test_non_finite_loss_fails_the_run_and_keeps_rows(tmp_path):
+    folder = tmp_path / "run"
+    out = alrun(folder, "optimizer=sgd", "optimizer.lr=1e30", "trainer.max_epochs=3")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith("alrun: run failed: training loss is")
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "failed" and "training loss" in info["reason"]
+    pd.read_csv(folder / "metrics.csv")
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path):
+    out = subprocess.run(
+        [ALRUN, *SMALL, "hydra.run.dir=/dev/null/run"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alrun: error: cannot write")
+
+
+def test_full_disk_is_one_line(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "metrics.csv").symlink_to("/dev/full")
+    out = alrun(folder)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1].startswith("alrun: error: cannot write") and "No space left on device" in lines[-1]
+    assert "Traceback" not in out.stderr
+
+
+def test_sweep_rerun_skips_finished_jobs_and_resumes_interrupted(tmp_path, tmp_path_factory):
+    sweep = ["-m", *SMALL, "strategy=random,margin", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    env = dict(os.environ, ALRUN_FAULT="fit@3")  # the first job dies in round 3
+    killed = subprocess.run(
+        [ALRUN, *sweep], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
+    assert killed.returncode == -signal.SIGKILL
+    done = subprocess.run([ALRUN, *sweep], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run([ALRUN, *sweep], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert again.stdout.count("already finished") == 2
+    jobs = [job for job in (tmp_path / "sweep").iterdir() if (job / "run.json").exists()]
+    assert len(jobs) == 2
+    for job in jobs:
+        assert json.loads((job / "run.json").read_text())["status"] == "finished"
+    first = next(job for job in jobs if "strategy=random" in job.name)  # the job that was killed
+    assert json.loads((first / "run.json").read_text())["resumed_at_round"] == 3
+    assert metric_text(first) == metric_text(reference(tmp_path_factory, "strategy=random"))

@@ -1,0 +1,144 @@
+"""Sweeps through the installed ``alrun -m`` (basic and submitit launchers), their folders and report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+from alrun.cli import MAX_DIRNAME, config_dir, job_dirname
+from alrun.records import record_failure
+
+BIN = Path(sys.executable).parent
+ALRUN = shutil.which("alrun", path=str(BIN)) or "alrun"
+REPORT = shutil.which("alrun-report", path=str(BIN)) or "alrun-report"
+
+
+def hydra_cfg(*overrides: str) -> DictConfig:
+    """The composed config with its ``hydra`` node."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_sweep_then_report(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = run(
+        ALRUN,
+        "-m",
+        "experiment=smoke",
+        "strategy=random,entropy",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == [f"experiment=smoke,seed={s},strategy={n}" for s in (0, 1) for n in ("entropy", "random")]
+    rep = run(REPORT, str(sweep), cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    summary = pd.read_csv(sweep / "summary.csv").set_index("strategy")
+    assert sorted(summary.index) == ["entropy", "random"] and set(summary["n_seeds"]) == {2}
+    assert summary.loc["entropy", "n_paired"] == 2 and set(summary["setting"]) == {"experiment=smoke"}
+    assert (sweep / "curves.png").stat().st_size > 0 and "| entropy | 2 |" in (
+        sweep / "summary.md"
+    ).read_text()
+    assert "entropy" in rep.stdout and "Failed" not in rep.stdout
+
+
+@pytest.mark.parametrize(
+    "launcher", ["basic", "submitit_local", pytest.param("joblib", marks=pytest.mark.slow)]
+)
+def test_a_failing_job_does_not_lose_the_others(tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    out = run(
+        ALRUN,
+        "-m",
+        "experiment=smoke",
+        "budget=5000,10",  # 5000 labels do not fit the pool: that job fails before training
+        f"hydra/launcher={launcher}",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    # every job ran; then the sweep exits 2 with the first failure on one line
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith("alrun: error: initial_size + budget = 5010")
+    good, bad = sweep / "budget=10,experiment=smoke", sweep / "budget=5000,experiment=smoke"
+    assert json.loads((good / "run.json").read_text())["status"] == "finished"
+    assert len(pd.read_csv(good / "metrics.csv")) == 4
+    failed = json.loads((bad / "run.json").read_text())
+    assert failed["status"] == "failed" and "budget = 5010" in failed["reason"] and failed["seed"] == 0
+    if launcher == "basic":  # the report lists the failed job
+        rep = run(REPORT, str(sweep), cwd=tmp_path)
+        assert rep.returncode == 0 and "budget=5000,experiment=smoke" in (sweep / "summary.md").read_text()
+
+
+def test_record_failure_keeps_a_run_json_that_exists(tmp_path):
+    record_failure(tmp_path / "a", "bad value", seed=1)
+    assert json.loads((tmp_path / "a" / "run.json").read_text()) == {
+        "status": "failed",
+        "reason": "bad value",
+        "seed": 1,
+    }
+    record_failure(tmp_path / "a", "something else")
+    assert json.loads((tmp_path / "a" / "run.json").read_text())["reason"] == "bad value"
+
+
+def test_job_dirname_is_one_folder_and_not_too_long():
+    assert job_dirname("seed=0,strategy=margin") == "seed=0,strategy=margin"
+    assert job_dirname("+data.path=/tmp/x,seed=1") == "+data.path=_tmp_x,seed=1"
+    long_a, long_b = "a=" + "x" * 300, "a=" + "x" * 299 + "y"
+    assert len(job_dirname(long_a)) == MAX_DIRNAME and job_dirname(long_a) != job_dirname(long_b)
+
+
+def test_sweep_subdir_names_the_job_without_progress():
+    cfg = hydra_cfg("seed=1", "progress=false", "strategy=entropy", "+note=a/b")
+    assert cfg.hydra.sweep.subdir == "+note=a_b,seed=1,strategy=entropy"
+
+
+def test_bench_digits_sweeps_the_main_strategies_over_five_seeds():
+    cfg = hydra_cfg("experiment=bench_digits")
+    params = cfg.hydra.sweeper.params
+    assert params.strategy.split(",") == ["random", "margin", "entropy", "least_confidence"]
+    assert params.seed.split(",") == ["0", "1", "2", "3", "4"]
+    assert (cfg.budget, cfg.query_size, cfg.trainer.max_epochs, cfg.progress) == (180, 20, 100, False)
+
+
+def test_slurm_launcher_config_makes_an_sbatch_script(tmp_path, monkeypatch):
+    """The ready Slurm config, fed to submitit the way the Hydra plugin does, gives a valid sbatch header."""
+    import submitit
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+    cfg = hydra_cfg("hydra/launcher=slurm", "hydra.launcher.partition=gpu")
+    params = OmegaConf.to_container(cfg.hydra.launcher)
+    assert isinstance(params, dict) and params.pop("_target_").endswith("SlurmLauncher")
+    (tmp_path / "srun").write_text("#!/bin/sh\n")  # submitit only checks that srun exists
+    (tmp_path / "srun").chmod(stat.S_IRWXU)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    params.pop("submitit_folder")
+    executor = submitit.AutoExecutor(
+        cluster="slurm", folder=tmp_path / "jobs", slurm_max_num_timeout=params.pop("max_num_timeout")
+    )
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(
+        **{k if k in base else f"slurm_{k}": v for k, v in params.items() if k != "name"}
+    )
+    script = executor._executor._make_submission_file_text("alrun", "uid")
+    for line in ("partition=gpu", "cpus-per-task=2", "time=60", "mem=8GB", "gpus-per-node=0", "nodes=1"):
+        assert f"#SBATCH --{line}\n" in script, script
