@@ -1,0 +1,238 @@
+"""alrun's round (fit + test + score) against a plain PyTorch loop doing the same arithmetic.
+
+    .venv/bin/python benchmarks/bench_round.py [--repeats 7] [--threads 2] [--tiny] [--json out.json]
+
+Both paths run interleaved in one process (this VM drifts by ±30% between processes), from the same
+initial weights, the same per-epoch permutations and the same mini-batches; the script checks that
+they end with bit-identical weights, then prints medians per phase and the ratio alrun / plain.
+Workloads: digits (MLP 64-256-256-10, batch 64, 30 epochs) at 100, 500 and 1,000 labels, and a
+synthetic 60,000 x 784, 10-class pool (MLP 784-512-512-10, batch 64, 5 epochs) with 10,000 labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from alrun.app import quiet_lightning
+from alrun.cli import config_dir
+from alrun.datasets import Splits, digits, split_arrays
+from alrun.nets import MLP
+from alrun.pool import ActivePool
+from alrun.seeding import Streams
+from alrun.strategies import Entropy, scores
+from alrun.strategy import Strategy
+
+CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmark setting."""
+
+    name: str
+    data: Callable[[], Splits]
+    labels: int
+    hidden: tuple[int, ...]
+    epochs: int
+    batch: int
+    k: int
+
+
+def synthetic(n: int, features: int, test: int) -> Splits:
+    """A make_classification pool (10 classes, 50 informative features) with a fixed test split."""
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(n, features, n_informative=50, n_classes=10, random_state=0)
+    return split_arrays("synthetic", x.astype(np.float32), y, test / n, 0)
+
+
+def workloads(tiny: bool) -> list[Workload]:
+    """The benchmark's workloads (shrunk with ``tiny`` so a test can run the script)."""
+    digits500 = functools.partial(digits, test_fraction=500 / 1797)
+    if tiny:
+        return [
+            Workload("digits-L50", digits500, 50, (32,), 2, 16, 10),
+            Workload("synthetic-L200", functools.partial(synthetic, 1200, 784, 200), 200, (64,), 1, 64, 20),
+        ]
+    return [Workload(f"digits-L{n}", digits500, n, (256, 256), 30, 64, 100) for n in (100, 500, 1000)] + [
+        Workload(
+            "synthetic-L10000",
+            functools.partial(synthetic, 70_000, 784, 10_000),
+            10_000,
+            (512, 512),
+            5,
+            64,
+            1000,
+        )
+    ]
+
+
+def make_trainer(epochs: int) -> Callable[[], object]:
+    """The shipped ``trainer=cpu`` config, as a user gets it."""
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("config", overrides=[f"trainer.max_epochs={epochs}"])
+    return instantiate(cfg.trainer)  # type: ignore[no-any-return]
+
+
+def build(w: Workload, splits: Splits) -> Strategy:
+    """An alrun Strategy with ``w.labels`` random labels (seed 0)."""
+    net = functools.partial(MLP, splits.input_shape, splits.n_classes, hidden=w.hidden)
+    s = Strategy(
+        net,
+        Entropy(),
+        ActivePool(splits.train),
+        splits.test,
+        functools.partial(torch.optim.Adam, lr=1e-3),
+        Streams(0),
+        batch_size=w.batch,
+        eval_batch_size=CHUNK,
+    )
+    s.label_initial(w.labels, "random")
+    return s
+
+
+def alrun_round(s: Strategy, trainer: Callable[[], object], k: int) -> tuple[float, float, float]:
+    """fit + evaluate + score with alrun; returns the phase times and leaves the trained weights."""
+    t0 = time.perf_counter()
+    trainer().fit(s)  # type: ignore[attr-defined]
+    t1 = time.perf_counter()
+    s.evaluate()
+    t2 = time.perf_counter()
+    s.query_strategy(s.train_pool, k)
+    return t1 - t0, t2 - t1, time.perf_counter() - t2
+
+
+def plain_round(s: Strategy, w: Workload) -> tuple[tuple[float, float, float], torch.nn.Module]:
+    """The same arithmetic in plain PyTorch: randperm + one gather per epoch, contiguous slices,
+    ``inference_mode`` evaluation and entropy scoring in 4096-item chunks, ``topk``."""
+    net = s.net_factory()
+    net.load_state_dict(s.initial_model_state or s.net.state_dict())
+    data, gen = s.train_pool.labelled_data(), s.streams.torch("train", 0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    t0 = time.perf_counter()
+    net.train()
+    for _ in range(w.epochs):
+        perm = torch.randperm(len(data), generator=gen)
+        xs, ys = data.x[perm], data.y[perm]
+        for i in range(0, len(ys), w.batch):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(xs[i : i + w.batch]), ys[i : i + w.batch]).backward()
+            opt.step()
+    t1 = time.perf_counter()
+    net.eval()
+    with torch.inference_mode():
+        test = s.test_data
+        hits = sum(
+            int((net(test.x[i : i + CHUNK]).argmax(1) == test.y[i : i + CHUNK]).sum())
+            for i in range(0, len(test), CHUNK)
+        )
+        assert hits >= 0
+        t2 = time.perf_counter()
+        pool = s.train_pool.unlabelled_data().x
+        h = torch.cat(
+            [
+                scores.entropy(net(pool[i : i + CHUNK]).double().log_softmax(-1))
+                for i in range(0, len(pool), CHUNK)
+            ]
+        )
+        h.topk(w.k)
+    return (t1 - t0, t2 - t1, time.perf_counter() - t2), net
+
+
+def matmul_peak() -> float:
+    """Measured fp32 GEMM throughput (GFLOP/s), 4096 x 4096, median of 5."""
+    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
+    a @ b
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * 4096**3 / statistics.median(times) / 1e9
+
+
+def forward_flops(net: torch.nn.Module) -> int:
+    """FLOPs of one sample's forward pass through the linear layers (2 per multiply-add)."""
+    return sum(2 * m.in_features * m.out_features for m in net.modules() if isinstance(m, torch.nn.Linear))
+
+
+def run(w: Workload, repeats: int, peak: float) -> dict[str, object]:
+    """Interleaved repeats of both paths on one workload; medians, ratios, equality, scoring share."""
+    splits = w.data()
+    s, trainer = build(w, splits), make_trainer(w.epochs)
+    times: dict[str, list[tuple[float, float, float]]] = {"alrun": [], "plain": []}
+    identical = True
+    for rep in range(repeats + 1):  # the first cycle warms up and is not counted
+        phases, net = plain_round(s, w)
+        a = alrun_round(s, trainer, w.k)
+        identical &= all(
+            torch.equal(p, q)
+            for p, q in zip(net.state_dict().values(), s.net.state_dict().values(), strict=True)
+        )
+        s.reset_model()
+        if rep:
+            times["plain"].append(phases)
+            times["alrun"].append(a)
+    med = {k: [statistics.median(col) for col in zip(*v, strict=True)] for k, v in times.items()}
+    n_pool = len(s.train_pool.unlabelled())
+    return {
+        "workload": w.name,
+        "identical_weights": identical,
+        "plain": med["plain"],
+        "alrun": med["alrun"],
+        "ratio": [a / p for a, p in zip(med["alrun"], med["plain"], strict=True)],
+        "ratio_total": sum(med["alrun"]) / sum(med["plain"]),
+        "score_share_of_peak": n_pool * forward_flops(s.net) / med["alrun"][2] / 1e9 / peak,
+    }
+
+
+HEADER = (
+    "| workload | plain fit / test / score s | alrun fit / test / score s | ratio fit | ratio total "
+    "| scoring % of peak | identical |\n|---|---|---|---:|---:|---:|---|"
+)
+
+
+def table_row(r: dict) -> str:
+    """One markdown row of a workload's result."""
+    plain, ours = (" / ".join(f"{t:.4f}" for t in r[k]) for k in ("plain", "alrun"))
+    return (
+        f"| {r['workload']} | {plain} | {ours} | {r['ratio'][0]:.3f} | {r['ratio_total']:.3f} | "
+        f"{100 * r['score_share_of_peak']:.0f}% | {r['identical_weights']} |"
+    )
+
+
+def main() -> None:
+    """Run every workload and print a markdown table."""
+    parser = argparse.ArgumentParser(description="alrun round vs plain PyTorch")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes, for the test suite")
+    parser.add_argument("--json", type=Path)
+    opts = parser.parse_args()
+    torch.set_num_threads(opts.threads)
+    quiet_lightning()
+    peak = matmul_peak()
+    rows = [run(w, 1 if opts.tiny else opts.repeats, peak) for w in workloads(opts.tiny)]
+    print(f"matmul peak {peak:.0f} GFLOP/s ({opts.threads} threads), {opts.repeats} interleaved repeats")
+    print(HEADER)
+    for r in rows:
+        print(table_row(r))
+    if opts.json:
+        opts.json.write_text(json.dumps({"peak_gflops": peak, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

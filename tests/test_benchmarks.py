@@ -1,0 +1,38 @@
+"""The benchmark scripts run in their tiny modes, so they cannot rot (no timing assertions)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run(script: str, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_round_benchmark_paths_are_bit_identical():
+    out = run("bench_round.py", "--tiny", "--threads", "1")
+    rows = [
+        line for line in out.splitlines() if line.startswith("| digits") or line.startswith("| synthetic")
+    ]
+    assert len(rows) == 2 and all(row.rstrip(" |").endswith("True") for row in rows)
+
+
+def test_large_pool_benchmark_runs():
+    out = run("bench_large_pool.py", "--tiny", "--threads", "1")
+    assert "| 10,000 |" in out
+
+
+@pytest.mark.slow
+def test_startup_benchmark_runs():
+    out = run("bench_startup.py", "--tiny")
+    assert "`alrun --help` wall" in out and "peak RSS" in out
