@@ -138,6 +138,11 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     display = Display(live=cfg.progress)
     trainer_partial = instantiate(cfg.trainer)
     user_callbacks = list(trainer_partial.keywords.pop("callbacks", None) or [])
+    if user_callbacks and cfg.fit_mode == "fused":
+        raise ConfigError(
+            "fit_mode=fused runs a round's epochs in one Lightning step, so trainer.callbacks would never "
+            "see single epochs (allowed: fit_mode=epoch or batch with callbacks)"
+        )
 
     def make_trainer() -> pl.Trainer:
         return trainer_partial(callbacks=[*user_callbacks, *display.callbacks()])

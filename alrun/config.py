@@ -15,7 +15,7 @@ from alrun.errors import ConfigError
 CHOICES: dict[str, tuple[str, ...]] = {
     "initial": ("random", "balanced"),
     "reset": ("snapshot", "scratch", "warm"),
-    "fit_mode": ("epoch", "batch"),
+    "fit_mode": ("epoch", "batch", "fused"),
 }
 # key -> smallest allowed value
 INTEGERS: dict[str, int] = {

@@ -18,7 +18,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
-from alrun.errors import RunFailed
+from alrun.errors import ConfigError, RunFailed
 from alrun.inference import batch_metrics, evaluate
 from alrun.nets import Classifier
 from alrun.pool import ActivePool
@@ -46,8 +46,10 @@ class Strategy(Querying, pl.LightningModule):
         eval_batch_size: chunk size for evaluation and pool scoring.
         reset: ``snapshot`` (back to the weights of the first fit), ``scratch`` (fresh seeded
             weights each round) or ``warm`` (keep training the same weights).
-        fit_mode: ``epoch`` (one Lightning step per epoch, the mini-batch loop inside it) or
-            ``batch`` (one Lightning step per mini-batch); same arithmetic, same result.
+        fit_mode: ``epoch`` (one Lightning step per epoch, the mini-batch loop inside it),
+            ``batch`` (one Lightning step per mini-batch) or ``fused`` (one Lightning step runs all
+            ``trainer.max_epochs`` epochs, then stops the Trainer: Lightning sees a single epoch);
+            same arithmetic, same result.
         pool_subsample: score only a seeded random this-many of the unlabelled items per query
             (stream ``subsample``); ``None`` or 0 scores them all.
     """
@@ -72,7 +74,7 @@ class Strategy(Querying, pl.LightningModule):
         self.acquisition, self.optimizer_factory = acquisition, optimizer
         self.train_pool, self.val_pool, self.test_data = train_pool, val_pool, test
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.reset, self.automatic_optimization = reset, fit_mode == "batch"
+        self.reset, self.fit_mode, self.automatic_optimization = reset, fit_mode, fit_mode == "batch"
         self.round, self.pool_subsample = 0, pool_subsample
         self.net = self._new_net(0)
         acquisition.check(self.net)
@@ -81,6 +83,7 @@ class Strategy(Querying, pl.LightningModule):
         self._rng_scope = contextlib.ExitStack()
         self._losses: list[torch.Tensor] = []  # this epoch's mini-batch losses (no per-step math)
         self._sizes: list[int] = []
+        self._epochs_done = 0
         self._epoch_loss = float("nan")
 
     def _new_net(self, round_: int) -> Classifier:
@@ -118,22 +121,24 @@ class Strategy(Querying, pl.LightningModule):
         """Called at the beginning of training; the first call captures the initial weights."""
         if self.initial_model_state is None:
             self.initial_model_state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+        self._losses, self._sizes, self._epochs_done = [], [], 0
         self.train()
 
-    def on_train_epoch_start(self) -> None:
-        """Start the epoch's loss sum."""
-        self._losses, self._sizes = [], []
-
     def on_train_epoch_end(self) -> None:
+        """Close the epoch (``fit_mode=batch``; the other modes close each epoch in the step)."""
+        if self._losses:
+            self._close_epoch()
+
+    def _close_epoch(self) -> None:
         """Record the epoch's mean loss; stop the run when it is not finite (NaN or infinite)."""
         maybe_die("fit", self.round)
-        if not self._losses:
-            return
         sizes = torch.tensor(self._sizes, dtype=torch.float64, device=self._losses[0].device)
         self._epoch_loss = float(torch.stack(self._losses).double().dot(sizes) / sizes.sum())
+        self._losses, self._sizes = [], []
+        self._epochs_done += 1
         if not math.isfinite(self._epoch_loss):
             raise RunFailed(
-                f"training loss is {self._epoch_loss} at round {self.round}, epoch {self.current_epoch}"
+                f"training loss is {self._epoch_loss} at round {self.round}, epoch {self._epochs_done - 1}"
             )
 
     @property
@@ -147,17 +152,21 @@ class Strategy(Querying, pl.LightningModule):
         self._sizes.append(len(y))
         return loss
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
-        """One mini-batch (``fit_mode=batch``) or one whole shuffled epoch (``fit_mode=epoch``)."""
-        x, y = batch
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        """One mini-batch (``fit_mode=batch``), one shuffled epoch (``epoch``) or all of the
+        round's epochs (``fused``, after which the Trainer is told to stop)."""
         if self.automatic_optimization:
-            return self._step(x, y)
+            return self._step(*batch)
         opt = self.optimizers(use_pl_optimizer=False)
         assert isinstance(opt, torch.optim.Optimizer)
-        for part in epoch_slices(len(y), self.batch_size):
-            opt.zero_grad(set_to_none=True)
-            self._step(x[part], y[part]).backward()
-            opt.step()
+        for xs, ys in batch:
+            for part in epoch_slices(len(ys), self.batch_size):
+                opt.zero_grad(set_to_none=True)
+                self._step(xs[part], ys[part]).backward()
+                opt.step()
+            self._close_epoch()
+        if self.fit_mode == "fused":
+            self.trainer.should_stop = True
         return None
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -177,7 +186,16 @@ class Strategy(Querying, pl.LightningModule):
         """The labelled training items, shuffled by this round's training stream."""
         data = self.train_pool.labelled_data()
         gen = self.streams.torch("train", self.round)
-        return ShuffledBatches(data.x, data.y, self.batch_size, gen, not self.automatic_optimization)
+        return ShuffledBatches(data.x, data.y, self.batch_size, gen, self._epochs_per_step())
+
+    def _epochs_per_step(self) -> int:
+        """Epochs per Lightning step: 0 = one step per mini-batch, 1 per epoch, or all of them."""
+        if self.fit_mode != "fused":
+            return 0 if self.automatic_optimization else 1
+        epochs = self.trainer.max_epochs
+        if epochs is None or epochs < 1:
+            raise ConfigError(f"fit_mode=fused needs trainer.max_epochs >= 1, got {epochs}")
+        return epochs
 
     def val_dataloader(self) -> ChunkBatches:
         """The labelled validation items (empty without a validation pool)."""

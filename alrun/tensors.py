@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -33,44 +34,53 @@ class TensorData:
 
 
 class ShuffledBatches:
-    """One pass = one epoch: a seeded permutation, one gather, then contiguous slices.
+    """What one Lightning epoch of training reads: seeded permutations, one gather per epoch, then
+    contiguous slices.
 
     Args:
         x: inputs, on the training device.
         y: targets, on the training device.
         batch_size: items per optimizer step (the last step of an epoch may be smaller).
         generator: CPU generator of the training stream; each epoch draws one permutation.
-        whole_epoch: yield the whole shuffled epoch as one batch (for the epoch-step fit mode)
-            instead of one batch per optimizer step.
+        epochs: ``0`` to yield one mini-batch per optimizer step (``fit_mode=batch``); ``k >= 1`` to
+            yield a single item, an :class:`EpochStream` of ``k`` shuffled epochs (``fit_mode=epoch``
+            with ``k = 1``, ``fit_mode=fused`` with ``k`` = the round's epochs).
     """
 
     def __init__(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        batch_size: int,
-        generator: torch.Generator,
-        whole_epoch: bool,
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator, epochs: int = 0
     ) -> None:
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.generator = generator
-        self.whole_epoch = whole_epoch
+        self.epochs = epochs
 
     def __len__(self) -> int:
-        return 1 if self.whole_epoch else -(-len(self.y) // self.batch_size)
+        return 1 if self.epochs else -(-len(self.y) // self.batch_size)
 
-    def _shuffled(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def shuffled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One epoch: the items in a fresh permutation from the training stream."""
         perm = torch.randperm(len(self.y), generator=self.generator).to(self.y.device)
         return self.x[perm], self.y[perm]
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        xs, ys = self._shuffled()
-        if self.whole_epoch:
-            yield xs, ys
+    def __iter__(self) -> Iterator[Any]:
+        if self.epochs:
+            yield EpochStream(self, self.epochs)
             return
-        for start in range(0, len(ys), self.batch_size):
-            yield xs[start : start + self.batch_size], ys[start : start + self.batch_size]
+        xs, ys = self.shuffled()
+        for part in epoch_slices(len(ys), self.batch_size):
+            yield xs[part], ys[part]
+
+
+class EpochStream:
+    """``epochs`` shuffled epochs of a :class:`ShuffledBatches`, drawn one at a time when iterated."""
+
+    def __init__(self, source: ShuffledBatches, epochs: int) -> None:
+        self.source, self.epochs = source, epochs
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for _ in range(self.epochs):
+            yield self.source.shuffled()
 
 
 class ChunkBatches:
