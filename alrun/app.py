@@ -99,8 +99,19 @@ def instantiate_checked(node: DictConfig) -> Any:
         raise
 
 
+def check_val_size(val_size: int, training_labels: int, pool_size: int) -> None:
+    """Refuse a validation set that leaves too few items for the training labels."""
+    if val_size and val_size + training_labels > pool_size:
+        allowed = max(pool_size - training_labels, 0)
+        raise ConfigError(
+            f"val_size={val_size} leaves {pool_size - val_size} of the {pool_size} pool items for "
+            f"initial_size + budget = {training_labels} (allowed: val_size <= {allowed})"
+        )
+
+
 def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strategy:
     """The Strategy module over the dataset's pools, with the configured net, optimizer and acquisition."""
+    check_val_size(cfg.val_size, cfg.initial_size + cfg.budget, len(splits.train))
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
     check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
     net_factory = functools.partial(

@@ -18,11 +18,12 @@ from typing import Any
 
 import torch
 
+from alrun.checkpoint_keys import NON_RESULT_KEYS
 from alrun.pool import QueryRecord
 from alrun.safety import deferred_interrupt, maybe_die
 
 FILENAME = "checkpoint.pt"
-IGNORED_KEYS = frozenset({"progress", "resume"})  # keys that do not change results
+IGNORED_KEYS = NON_RESULT_KEYS
 
 
 @dataclass

@@ -33,6 +33,12 @@ class QueryRecord:
     dataset_index: np.ndarray
     score: np.ndarray
     pool_score: np.ndarray | None = None
+    n_scored: int | None = None
+
+
+def subset_to_candidates(positions: torch.Tensor, subset: torch.Tensor) -> torch.Tensor:
+    """Candidate indices of ``positions`` taken in ``subset`` (a scored subsample of the candidates)."""
+    return subset[positions.cpu()]
 
 
 class ActivePool:
@@ -66,6 +72,11 @@ class ActivePool:
     def labelled_data(self) -> TensorData:
         """The labelled items, in ascending pool order."""
         return self.gather(self.labelled())
+
+    def unlabelled_rows(self, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """Rows of ``data`` (on its device) holding the unlabelled items, or the given candidates of them."""
+        rows = torch.as_tensor(self.unlabelled())
+        return (rows if candidates is None else rows[candidates]).to(self.data.x.device)
 
     def unlabelled_data(self) -> TensorData:
         """The unlabelled items, in candidate order."""

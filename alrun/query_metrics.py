@@ -34,7 +34,7 @@ def query_metrics(pool: ActivePool, record: QueryRecord) -> dict[str, float | in
     """The ``query/*`` columns of ``metrics.csv`` for one query of ``pool``."""
     pool_score = record.pool_score
     return {
-        "query/n_scored": None if pool_score is None else len(pool_score),
+        "query/n_scored": record.n_scored,
         "query/score_mean": _mean(record.score),
         "query/pool_score_mean": _mean(pool_score),
         "query/pairwise_dist": mean_pairwise_distance(pool.gather(record.pool_index).x),

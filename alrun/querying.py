@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
 from alrun.nets import Classifier
-from alrun.pool import ActivePool, QueryRecord, initial_indices
+from alrun.pool import ActivePool, QueryRecord, initial_indices, subset_to_candidates
 from alrun.safety import maybe_die
 from alrun.seeding import Streams
 from alrun.strategies import Acquisition, QueryContext, Selection
@@ -30,10 +32,12 @@ class Querying:
     def query_strategy(self, pool: ActivePool, n: int) -> Selection:
         """Pick ``n`` of ``pool``'s unlabelled items (indices relative to its unlabelled list)."""
         self.net.to(self.inference_device).eval()
-        x = pool.to(self.inference_device).unlabelled_data().x
-        scored = subsample(len(x), self.pool_subsample, self.streams.torch("subsample", self.round))
+        pool.to(self.inference_device)
+        gen = self.streams.torch("subsample", self.round)
+        scored = subsample(len(pool.unlabelled()), self.pool_subsample, gen)
         ctx = QueryContext(
-            x=x if scored is None else x[scored.to(x.device)],
+            x=pool.data.x,
+            rows=pool.unlabelled_rows(scored),
             net=self.net,
             chunk_size=self.eval_batch_size,
             tiebreak=self.streams.torch("tiebreak", self.round),
@@ -42,9 +46,8 @@ class Querying:
             mc_seed=self.streams.entropy("mc_dropout", self.round),
         )
         picked = self.acquisition.select(ctx, n)
-        if scored is None:
-            return picked
-        return Selection(scored[picked.index.cpu()], picked.score, picked.pool_score)
+        index = picked.index if scored is None else subset_to_candidates(picked.index, scored)
+        return Selection(index, picked.score, picked.pool_score, n_scored=len(ctx))
 
     def query_train(self, n: int) -> Selection:
         """Query the strategy for ``n`` items to annotate from the training pool."""
@@ -68,7 +71,10 @@ class Querying:
 
     def _label(self, pool: ActivePool, selection: Selection, round_: int) -> QueryRecord:
         ps = None if selection.pool_score is None else selection.pool_score.cpu().numpy()
-        return pool.label_candidates(selection.index.cpu().numpy(), round_, selection.score.cpu().numpy(), ps)
+        record = pool.label_candidates(
+            selection.index.cpu().numpy(), round_, selection.score.cpu().numpy(), ps
+        )
+        return dataclasses.replace(record, n_scored=selection.n_scored)
 
     def query_and_update(self, n: int) -> QueryRecord:
         """Query ``n`` training items, label them for the next round, and return the record."""

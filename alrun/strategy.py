@@ -31,6 +31,17 @@ from alrun.tensors import ChunkBatches, ShuffledBatches, TensorData, epoch_slice
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 
 
+class _RngScopeGuard(pl.Callback):
+    """Closes the Strategy's seeded RNG scope when a fit raises (NaN loss, Ctrl-C, out of memory)."""
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """Give the global RNG back its state from before the fit."""
+        if isinstance(pl_module, Strategy):
+            pl_module.close_rng_scope()
+
+
 class Strategy(Querying, pl.LightningModule):
     """Pool-based active learning as a LightningModule (deeplay's ``Strategy`` API).
 
@@ -111,11 +122,16 @@ class Strategy(Querying, pl.LightningModule):
 
     def on_fit_end(self) -> None:
         """Give torch's global RNG back its state from before the fit."""
+        self.close_rng_scope()
+
+    def close_rng_scope(self) -> None:
+        """Leave this fit's seeded scope of the global RNG (idempotent)."""
         self._rng_scope.close()
 
-    def on_exception(self, exception: BaseException) -> None:
-        """Give the global RNG back even when a fit fails."""
-        self._rng_scope.close()
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """A guard that leaves the seeded RNG scope when a fit fails (Lightning calls the callbacks'
+        ``on_exception``, not the module's)."""
+        return [_RngScopeGuard()]
 
     def on_train_start(self) -> None:
         """Called at the beginning of training; the first call captures the initial weights."""

@@ -93,3 +93,19 @@ def test_fused_mode_needs_a_fixed_epoch_count(run_cfg):
 
     with pytest.raises(ConfigError, match="max_epochs >= 1"):
         run_cfg("fit_mode=fused", "trainer.max_epochs=-1")
+
+
+@pytest.mark.parametrize("val_size", [1340, 5000])
+def test_too_large_val_size_is_a_config_error(run_cfg, val_size):
+    from alrun.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"val_size={val_size} leaves .* \(allowed: val_size <= 1327\)"):
+        run_cfg(f"val_size={val_size}")
+
+
+@pytest.mark.parametrize(("strategy", "subsample"), [("coreset", "null"), ("margin", "null"), ("margin", "500")])
+def test_n_scored_counts_the_scored_candidates(run_cfg, strategy, subsample):
+    rows = run_cfg(f"strategy={strategy}", f"pool_subsample={subsample}")
+    unlabelled = [1347 - r["n_labelled"] for r in rows[:-1]]
+    expected = unlabelled if subsample == "null" else [500] * len(unlabelled)
+    assert [r["query/n_scored"] for r in rows[:-1]] == expected

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from report_helpers import write_run, write_sweep
 
 from alrun.report.cli import main
@@ -177,3 +179,22 @@ def test_gate_fails_when_seeds_are_missing(tmp_path, capsys):
     # and an anchor is not written from runs with a problem
     assert report(str(tmp_path / "runs"), "--write-anchor", str(tmp_path / "new.json")) == 2
     assert not (tmp_path / "new.json").exists()
+
+
+def test_resumed_and_base_swapped_runs_keep_their_identity(tmp_path):
+    resumed = write_run(tmp_path / "r", "margin", 1, [0.5] * 4, overrides=["budget=10", "resume=outputs/x"])
+    assert identity(resumed)["setting"] == "budget=10"  # resume= does not split the seeds' group
+    swapped = write_run(
+        tmp_path / "s", "power_bald", 1, [0.5] * 4, overrides=["strategy@strategy.base=mc_entropy"]
+    )
+    assert (
+        identity(swapped)["strategy"] == "power_bald[base=mc_entropy]" and identity(swapped)["setting"] == ""
+    )
+
+
+def test_keys_that_do_not_change_results_are_one_list():
+    from alrun.checkpoint_keys import NON_RESULT_KEYS
+    from alrun.cli import config_dir
+
+    hydra = yaml.safe_load((Path(config_dir()) / "hydra" / "default.yaml").read_text())
+    assert set(hydra["job"]["config"]["override_dirname"]["exclude_keys"]) == NON_RESULT_KEYS

@@ -159,3 +159,19 @@ def test_entropy_strategy_queries_uncertain_items(make_cfg):
         h = scores.entropy(s.net.eval()(x).double().log_softmax(-1))
     unl = np.setdiff1d(s.train_pool.unlabelled(), [])
     assert h[rec.pool_index].min() >= h[unl].max() - 1e-12
+
+
+def test_global_rng_is_restored_when_a_fit_fails(make_cfg):
+    from hydra.utils import instantiate
+
+    from alrun.errors import RunFailed
+
+    cfg = make_cfg("optimizer=sgd", "optimizer.lr=1e30")
+    s = build_strategy(cfg, instantiate(cfg.dataset), Streams(0))
+    s.label_initial(10, "random", 0)
+    torch.manual_seed(99)
+    expected = torch.rand(3)
+    torch.manual_seed(99)
+    with pytest.raises(RunFailed):
+        fit(s, epochs=5)
+    assert torch.equal(torch.rand(3), expected)

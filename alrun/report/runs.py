@@ -18,9 +18,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from alrun.checkpoint_keys import NON_RESULT_KEYS
+
 IDENTITY: tuple[str, ...] = ("dataset", "model", "setting", "strategy")
 LABELLED_GROUPS: tuple[str, ...] = ("dataset", "model", "strategy")
-NOT_IN_SETTING: frozenset[str] = frozenset({"seed", "progress"})  # seeds are averaged; progress is cosmetic
+NOT_IN_SETTING: frozenset[str] = frozenset({"seed"}) | NON_RESULT_KEYS  # seeds are averaged
 REQUIRED_COLUMNS: tuple[str, ...] = ("round", "n_labelled", "test/acc")
 SKIPPED_PARTS: frozenset[str] = frozenset({".hydra", ".submitit"})
 UNKNOWN = "?"
@@ -82,7 +84,7 @@ def identity(folder: Path) -> dict[str, str]:
     setting: list[str] = []
     for line in map(str, overrides):
         key = _override_key(line)
-        group = key.split(".", 1)[0]
+        group = key.split(".", 1)[0].split("@", 1)[0]  # strategy@strategy.base=... is the strategy's
         if group in params and key != group:
             params[group].append(line.split(".", 1)[1])
         elif key not in params and key not in NOT_IN_SETTING:

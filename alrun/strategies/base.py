@@ -20,6 +20,7 @@ class Selection:
     index: torch.Tensor
     score: torch.Tensor
     pool_score: torch.Tensor | None = None
+    n_scored: int | None = None
 
 
 @dataclass
@@ -30,13 +31,16 @@ class QueryContext:
     here; other modules of :mod:`alrun.strategies` derive more through :meth:`cached`).
 
     Args:
-        x: inputs of the candidates (the unlabelled items), on the inference device.
+        x: inputs on the inference device: of the candidates, or of the whole pool when ``rows`` says
+            which of its rows are the candidates (then chunks are gathered one at a time, so a query
+            never copies the whole pool).
         net: the classifier, in eval mode, on the inference device.
         chunk_size: items per inference chunk.
         tiebreak: the round's tie-break stream (CPU).
         acquisition: the round's stream for stochastic acquisition (CPU).
         labelled_x: inputs of the labelled training items (for strategies that look at them).
         mc_seed: seed of this round's acquisition-time dropout masks.
+        rows: rows of ``x`` that are the candidates (``None``: all of ``x``).
     """
 
     x: torch.Tensor
@@ -46,13 +50,18 @@ class QueryContext:
     acquisition: torch.Generator
     labelled_x: torch.Tensor | None = None
     mc_seed: int = 0
+    rows: torch.Tensor | None = None
     _cache: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return int(self.x.shape[0] if self.rows is None else self.rows.shape[0])
 
     def chunks(self, x: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
         """``x`` (the candidates by default) in chunks of ``chunk_size``."""
+        if x is None and self.rows is not None:
+            for start in range(0, len(self), self.chunk_size):
+                yield self.x[self.rows[start : start + self.chunk_size]]
+            return
         x = self.x if x is None else x
         for start in range(0, int(x.shape[0]), self.chunk_size):
             yield x[start : start + self.chunk_size]
