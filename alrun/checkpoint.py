@@ -1,7 +1,7 @@
 """Round checkpoints: what a run folder needs to continue as if it had never stopped.
 
 After every round the folder gets ``checkpoint.pt``: the Strategy's state (round, pools, weights,
-snapshot, acquisition state), the metric rows and labelling records so far, the resolved config and
+snapshot), the metric rows and labelling records so far, the resolved config and
 Hydra's ``.hydra`` files. It is written through a temporary file and a rename, so a kill at any
 instant leaves the old or the new checkpoint. Random streams need no saving: each is a pure function
 of ``(seed, name, round)``.
@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from alrun.checkpoint_keys import NON_RESULT_KEYS
@@ -45,7 +46,7 @@ class RunState:
 
 def save(folder: Path, state: RunState) -> None:
     """Write ``folder/checkpoint.pt`` atomically (Ctrl-C waits until the rename is done)."""
-    payload = asdict(state) | {"records": [asdict(r) for r in state.records]}
+    payload = _tensors(asdict(state) | {"records": [asdict(r) for r in state.records]})
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     path, tmp = folder / FILENAME, folder / f".{FILENAME}.tmp"
@@ -63,9 +64,25 @@ def load(folder: Path) -> RunState | None:
     path = folder / FILENAME
     if not path.is_file():
         return None
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    payload["records"] = [QueryRecord(**r) for r in payload["records"]]
+    payload = torch.load(path, map_location="cpu", weights_only=True)  # plain data only: no pickled code
+    payload["records"] = [QueryRecord(**_arrays(r)) for r in payload["records"]]
     return RunState(**payload)
+
+
+def _tensors(obj: Any) -> Any:
+    """``obj`` with every NumPy array turned into a tensor (what ``weights_only`` loading accepts)."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj)
+    if isinstance(obj, dict):
+        return {k: _tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_tensors(v) for v in obj]
+    return obj
+
+
+def _arrays(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved record's fields with its tensors back as NumPy arrays."""
+    return {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in record.items()}
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -102,8 +119,8 @@ def restore_hydra_files(folder: Path, files: Mapping[str, str]) -> None:
 
 
 def strategy_state(strategy: Any) -> dict[str, Any]:
-    """What a resumed run needs of a Strategy: round, pools, weights, snapshot, acquisition state."""
-    acquisition_state = getattr(strategy.acquisition, "state_dict", None)
+    """What a resumed run needs of a Strategy: round, pools, weights and snapshot (acquisitions are
+    stateless: whatever they draw comes from the round's streams)."""
     val_pool = strategy.val_pool
     return {
         "round": strategy.round,
@@ -111,7 +128,6 @@ def strategy_state(strategy: Any) -> dict[str, Any]:
         "val_pool": val_pool.state_dict() if val_pool is not None else None,
         "net": {k: v.detach().cpu().clone() for k, v in strategy.net.state_dict().items()},
         "initial_model_state": strategy.initial_model_state,
-        "acquisition": acquisition_state() if callable(acquisition_state) else None,
     }
 
 
@@ -123,8 +139,6 @@ def load_strategy_state(strategy: Any, state: Mapping[str, Any]) -> None:
         strategy.val_pool.load_state_dict(state["val_pool"])
     strategy.net.load_state_dict(state["net"])
     strategy.initial_model_state = state["initial_model_state"]
-    if state["acquisition"] is not None:
-        strategy.acquisition.load_state_dict(state["acquisition"])
 
 
 class Checkpointer:
