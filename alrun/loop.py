@@ -94,9 +94,9 @@ def _train_round(
     evaluated = perf_counter()
     records = [strategy.query_and_update(query_size)] if query_size else []
     queried = perf_counter()
-    if records:
+    if records:  # after the last round nothing trains again: its model is kept, not reset
         row |= query_metrics(strategy.train_pool, records[0])
-    strategy.reset_model()
+        strategy.reset_model()
     row |= {
         "fit_s": fitted - start,
         "eval_s": evaluated - fitted,
