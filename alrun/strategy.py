@@ -173,12 +173,15 @@ class Strategy(Querying, pl.LightningModule):
         round's epochs (``fused``, after which the Trainer is told to stop)."""
         if self.automatic_optimization:
             return self._step(*batch)
-        opt = self.optimizers(use_pl_optimizer=False)
-        assert isinstance(opt, torch.optim.Optimizer)
+        # the bare optimizer is fastest; fp16 mixed precision needs Lightning's (its gradient scaler)
+        scaled = "16-mixed" in str(self.trainer.precision) and "bf16" not in str(self.trainer.precision)
+        opt = self.optimizers(use_pl_optimizer=scaled)
+        assert not isinstance(opt, list)
+        backward = self.manual_backward if scaled else torch.Tensor.backward
         for xs, ys in batch:
             for part in epoch_slices(len(ys), self.batch_size):
                 opt.zero_grad(set_to_none=True)
-                self._step(xs[part], ys[part]).backward()
+                backward(self._step(xs[part], ys[part]))
                 opt.step()
             self._close_epoch()
         if self.fit_mode == "fused":
