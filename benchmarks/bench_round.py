@@ -39,6 +39,13 @@ from alrun.strategies import Entropy, scores
 from alrun.strategy import Strategy
 
 CHUNK = 4096
+DEVICE = torch.device("cpu")  # --device cuda runs both paths on the GPU
+
+
+def sync() -> None:
+    """Wait for queued GPU work, so wall-clock phases are measured correctly."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 @dataclass(frozen=True)
@@ -84,9 +91,10 @@ def workloads(tiny: bool) -> list[Workload]:
 
 
 def make_trainer(epochs: int) -> Callable[[], object]:
-    """The shipped ``trainer=cpu`` config, as a user gets it."""
+    """The shipped ``trainer=cpu`` (or ``trainer=gpu``) config, as a user gets it."""
+    trainer = "gpu" if DEVICE.type == "cuda" else "cpu"
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("config", overrides=[f"trainer.max_epochs={epochs}"])
+        cfg = compose("config", overrides=[f"trainer={trainer}", f"trainer.max_epochs={epochs}"])
     return instantiate(cfg.trainer)  # type: ignore[no-any-return]
 
 
@@ -110,12 +118,15 @@ def build(w: Workload, splits: Splits, mode: str) -> Strategy:
 
 def alrun_round(s: Strategy, trainer: Callable[[], object], k: int) -> tuple[float, float, float]:
     """fit + evaluate + score with alrun; returns the phase times and leaves the trained weights."""
+    sync()
     t0 = time.perf_counter()
     trainer().fit(s)  # type: ignore[attr-defined]
+    sync()
     t1 = time.perf_counter()
     s.evaluate()
     t2 = time.perf_counter()
     s.query_strategy(s.train_pool, k)
+    sync()
     return t1 - t0, t2 - t1, time.perf_counter() - t2
 
 
@@ -124,28 +135,30 @@ def plain_round(s: Strategy, w: Workload) -> tuple[tuple[float, float, float], t
     ``inference_mode`` evaluation and entropy scoring in 4096-item chunks, ``topk``."""
     net = s.net_factory()
     net.load_state_dict(s.initial_model_state or s.net.state_dict())
-    data, gen = s.train_pool.labelled_data(), s.streams.torch("train", 0)
+    net.to(DEVICE)
+    data, gen = s.train_pool.labelled_data().to(DEVICE), s.streams.torch("train", 0)
+    test, pool = s.test_data.to(DEVICE), s.train_pool.unlabelled_data().x.to(DEVICE)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    sync()
     t0 = time.perf_counter()
     net.train()
     for _ in range(w.epochs):
-        perm = torch.randperm(len(data), generator=gen)
+        perm = torch.randperm(len(data), generator=gen).to(DEVICE)
         xs, ys = data.x[perm], data.y[perm]
         for i in range(0, len(ys), w.batch):
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(net(xs[i : i + w.batch]), ys[i : i + w.batch]).backward()
             opt.step()
+    sync()
     t1 = time.perf_counter()
     net.eval()
     with torch.inference_mode():
-        test = s.test_data
         hits = sum(
             int((net(test.x[i : i + CHUNK]).argmax(1) == test.y[i : i + CHUNK]).sum())
             for i in range(0, len(test), CHUNK)
         )
         assert hits >= 0
         t2 = time.perf_counter()
-        pool = s.train_pool.unlabelled_data().x
         h = torch.cat(
             [
                 scores.entropy(net(pool[i : i + CHUNK]).double().log_softmax(-1))
@@ -153,17 +166,20 @@ def plain_round(s: Strategy, w: Workload) -> tuple[tuple[float, float, float], t
             ]
         )
         h.topk(w.k)
+    sync()
     return (t1 - t0, t2 - t1, time.perf_counter() - t2), net
 
 
 def matmul_peak() -> float:
     """Measured fp32 GEMM throughput (GFLOP/s), 4096 x 4096, median of 5."""
-    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
+    a, b = torch.randn(4096, 4096, device=DEVICE), torch.randn(4096, 4096, device=DEVICE)
     a @ b
     times = []
     for _ in range(5):
+        sync()
         t = time.perf_counter()
         a @ b
+        sync()
         times.append(time.perf_counter() - t)
     return 2 * 4096**3 / statistics.median(times) / 1e9
 
@@ -239,12 +255,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (both paths run there)")
     opts = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(opts.device)
     torch.set_num_threads(opts.threads)
     quiet_lightning()
     peak = matmul_peak()
     rows = [run(w, 1 if opts.tiny else opts.repeats, peak) for w in workloads(opts.tiny)]
-    print(f"matmul peak {peak:.0f} GFLOP/s ({opts.threads} threads), {opts.repeats} interleaved repeats")
+    where = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else f"CPU, {opts.threads} threads"
+    print(f"matmul peak {peak:.0f} GFLOP/s ({where}), {opts.repeats} interleaved repeats")
     print(HEADER)
     for r in rows:
         print(table_row(r))
