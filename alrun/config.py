@@ -2,11 +2,13 @@
 
 Hydra already refuses unknown keys (the config is in struct mode) and unknown group options;
 this module checks the values of the top-level keys, so a typo or an impossible setting stops
-the run with one line that names the key, the value and what is allowed.
+the run with one line that names the key, the value and what is allowed. :func:`check_int` and
+:func:`check_number` are the one wording of those lines, used by the strategies' settings too.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,11 +32,38 @@ INTEGERS: dict[str, int] = {
 BOOLEANS: tuple[str, ...] = ("progress",)
 
 
-def _check_int(key: str, value: Any, minimum: int) -> None:
+def check_int(key: str, value: Any, minimum: int) -> int:
+    """``value`` as an integer ``>= minimum``, or a :class:`ConfigError` naming ``key`` and the value.
+
+    Args:
+        key: the key as the user types it (``budget``, ``strategy.mc_samples``).
+        value: the configured value.
+        minimum: the smallest allowed value.
+    """
+    allowed = f"(allowed: integers >= {minimum})"
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key}={value!r} is not an integer (allowed: integers >= {minimum})")
+        raise ConfigError(f"{key}={value!r} is not an integer {allowed}")
     if value < minimum:
-        raise ConfigError(f"{key}={value} is out of range (allowed: integers >= {minimum})")
+        raise ConfigError(f"{key}={value} is out of range {allowed}")
+    return value
+
+
+def check_number(key: str, value: Any, low: float = -math.inf, strict: bool = False) -> float:
+    """``value`` as a finite float ``>= low`` (``> low`` when ``strict``), or a :class:`ConfigError`.
+
+    Args:
+        key: the key as the user types it (``strategy.beta``).
+        value: the configured value.
+        low: the lower bound (none by default: any finite number).
+        strict: exclude ``low`` itself.
+    """
+    bound = f"numbers {'>' if strict else '>='} {low:g}" if low > -math.inf else "finite numbers"
+    allowed = f"(allowed: {bound})"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key}={value!r} is not a number {allowed}")
+    if not math.isfinite(value) or value < low or (strict and value == low):
+        raise ConfigError(f"{key}={value} is out of range {allowed}")
+    return float(value)
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
@@ -44,7 +73,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         cfg: the composed run config (a DictConfig or a plain mapping).
     """
     for key, minimum in INTEGERS.items():
-        _check_int(key, cfg[key], minimum)
+        check_int(key, cfg[key], minimum)
     for key, allowed in CHOICES.items():
         if cfg[key] not in allowed:
             raise ConfigError(f"{key}={cfg[key]!r} is not allowed (choose from: {', '.join(allowed)})")

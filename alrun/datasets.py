@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from alrun.datacheck import check_classes
+from alrun.datacheck import check_classes, encode_labels
 from alrun.errors import ConfigError, DataError
 from alrun.tensors import TensorData
 
@@ -131,17 +131,18 @@ def split_arrays(
     Args:
         name: dataset name for records.
         x: inputs, first axis = items.
-        y: integer class labels ``0 .. C-1``.
+        y: class labels; coded ``0 .. C-1`` in sorted order of their values
+            (:func:`~alrun.datacheck.encode_labels`), so ``n_classes`` is the number of distinct labels.
         test_fraction: share of items held out as the fixed test set.
         split_seed: seed of the split (kept fixed across runs so every run tests on the same items).
         scaling: ``none``, ``standardize`` or ``normalize`` (fitted on the training portion).
         source: the data's file, for messages (default: ``name``).
     """
     check_fraction(test_fraction)
-    classes = np.unique(y)
-    check_classes(source or name, np.searchsorted(classes, y), classes)
+    y, classes = encode_labels(source or name, y)
+    check_classes(source or name, y, classes)
     tr, te = stratified_rows(source or name, y, test_fraction, split_seed)
-    return assemble(name, (x[tr], y[tr], tr), (x[te], y[te], te), int(y.max()) + 1, scaling)
+    return assemble(name, (x[tr], y[tr], tr), (x[te], y[te], te), len(classes), scaling)
 
 
 def digits(

@@ -81,7 +81,7 @@ def image_shape(input_shape: Sequence[int], model: str) -> tuple[int, int, int]:
     return c, h, w
 
 
-def dropout_layers(p: float) -> list[nn.Module]:
+def maybe_dropout(p: float) -> list[nn.Module]:
     """``[nn.Dropout(p)]``, or nothing when ``p`` is 0."""
     return [nn.Dropout(p)] if p > 0 else []
 
@@ -140,10 +140,10 @@ class CNN(Classifier):
             nn.Conv2d(channels, channels, kernel),
             nn.ReLU(),
             nn.MaxPool2d(pool),
-            *dropout_layers(dropout_conv),
+            *maybe_dropout(dropout_conv),
             nn.Flatten(),
             nn.Linear(channels * side_h * side_w, hidden),
             nn.ReLU(),
-            *dropout_layers(dropout_dense),
+            *maybe_dropout(dropout_dense),
         )
         self.head = nn.Linear(hidden, n_classes)

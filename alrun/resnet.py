@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from alrun.errors import ConfigError
-from alrun.nets import Classifier, check_dropout, dropout_layers, image_shape
+from alrun.nets import Classifier, check_dropout, image_shape, maybe_dropout
 
 
 class BasicBlock(nn.Module):
@@ -79,6 +79,6 @@ class ResNet(Classifier):
             for block in range(blocks):
                 layers.append(BasicBlock(c_in, width, 2 if stage > 0 and block == 0 else 1))
                 c_in = width
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), *dropout_layers(dropout)]
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), *maybe_dropout(dropout)]
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(c_in, n_classes)

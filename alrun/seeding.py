@@ -29,6 +29,16 @@ STREAMS = (
 )
 
 
+def derive(seed: int, *keys: int) -> int:
+    """A 63-bit integer seed derived from ``seed`` and integer ``keys`` (NumPy's ``SeedSequence``).
+
+    The one derivation of seeds in alrun: named streams (:meth:`Streams.entropy`) and the per-sample
+    seeds of MC dropout both go through it, so distinct key paths give independent seeds.
+    """
+    state = np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
 class Streams:
     """Factory of named, independent random streams derived from one root seed.
 
@@ -43,8 +53,7 @@ class Streams:
         """A 63-bit integer seed for stream ``name`` at round ``round_``."""
         if name not in STREAMS:
             raise KeyError(f"unknown random stream {name!r}; known: {', '.join(STREAMS)}")
-        key = [self.seed, zlib.crc32(name.encode()), int(round_)]
-        return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> np.uint64(1))
+        return derive(self.seed, zlib.crc32(name.encode()), round_)
 
     def numpy(self, name: str, round_: int = 0) -> np.random.Generator:
         """A NumPy generator for stream ``name`` at round ``round_``."""

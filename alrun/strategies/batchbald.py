@@ -20,11 +20,10 @@ from dataclasses import dataclass
 
 import torch
 
-from alrun.errors import ConfigError
+from alrun.config import check_int
 from alrun.nets import Classifier
 from alrun.strategies import scores
 from alrun.strategies.base import Acquisition, QueryContext, Selection
-from alrun.strategies.bayesian import check_mc_samples
 from alrun.strategies.mc import mc_log_probs, require_dropout
 from alrun.strategies.select import top_n
 
@@ -139,12 +138,6 @@ def _grow(
     return JointState.sampled(log_probs[:, picked], config_samples, generator)
 
 
-def _positive_int(key: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"strategy.{key}={value!r} is not allowed (allowed: integers >= 1)")
-    return value
-
-
 class BatchBald(Acquisition):
     """BatchBALD on consistent MC-dropout samples; scores in ``queries.csv`` are the joint-MI gains.
 
@@ -162,10 +155,10 @@ class BatchBald(Acquisition):
         max_configs: int = 1000,
         config_samples: int = 1000,
     ) -> None:
-        self.mc_samples = check_mc_samples(mc_samples)
+        self.mc_samples = check_int("strategy.mc_samples", mc_samples, 1)
         self.consistent = bool(consistent)
-        self.max_configs = _positive_int("max_configs", max_configs)
-        self.config_samples = _positive_int("config_samples", config_samples)
+        self.max_configs = check_int("strategy.max_configs", max_configs, 1)
+        self.config_samples = check_int("strategy.config_samples", config_samples, 1)
 
     @property
     def name(self) -> str:

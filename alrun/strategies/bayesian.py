@@ -11,18 +11,11 @@ from abc import abstractmethod
 
 import torch
 
-from alrun.errors import ConfigError
+from alrun.config import check_int
 from alrun.nets import Classifier
 from alrun.strategies import scores
 from alrun.strategies.base import QueryContext, ScoreAcquisition
 from alrun.strategies.mc import mc_log_probs, require_dropout
-
-
-def check_mc_samples(value: object, minimum: int = 1) -> int:
-    """``strategy.mc_samples`` as an int, or a :class:`ConfigError` naming the bad value."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"strategy.mc_samples={value!r} is not allowed (allowed: integers >= {minimum})")
-    return value
 
 
 class MCAcquisition(ScoreAcquisition):
@@ -34,7 +27,7 @@ class MCAcquisition(ScoreAcquisition):
     """
 
     def __init__(self, mc_samples: int = 20, consistent: bool = False) -> None:
-        self.mc_samples = check_mc_samples(mc_samples)
+        self.mc_samples = check_int("strategy.mc_samples", mc_samples, 1)
         self.consistent = bool(consistent)
 
     def check(self, net: Classifier, name: str | None = None) -> None:

@@ -6,9 +6,11 @@ import numpy as np
 import torch
 from sklearn.neighbors import radius_neighbors_graph
 
+from alrun.config import check_number
 from alrun.errors import ConfigError
 from alrun.strategies.base import Acquisition, QueryContext, Selection
 from alrun.strategies.embeddings import features, labelled_features
+from alrun.strategies.select import tie_order
 
 
 def prob_cover(
@@ -65,11 +67,10 @@ class ProbCover(Acquisition):
     """
 
     def __init__(self, delta: float = 0.1, normalize: bool = True) -> None:
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
-            raise ConfigError(f"strategy.delta={delta!r} is out of range (allowed: a number > 0)")
+        self.delta = check_number("strategy.delta", delta, 0.0, strict=True)
         if not isinstance(normalize, bool):
             raise ConfigError(f"strategy.normalize={normalize!r} is not allowed (choose from: true, false)")
-        self.delta, self.normalize = float(delta), normalize
+        self.normalize = normalize
 
     def _prepare(self, x: torch.Tensor) -> np.ndarray:
         if self.normalize:
@@ -78,7 +79,7 @@ class ProbCover(Acquisition):
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         """Greedy coverage of the candidates, ties broken by the tie-break stream."""
-        order = torch.randperm(len(ctx), generator=ctx.tiebreak)
+        order = tie_order(len(ctx), ctx.tiebreak)
         x = self._prepare(features(ctx)[order])
         rows, gains = prob_cover(self._prepare(labelled_features(ctx)), x, self.delta, n, ctx.acquisition)
         return Selection(order[torch.from_numpy(rows)], torch.from_numpy(gains))

@@ -10,26 +10,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alrun.errors import ConfigError
+from alrun.config import check_int
 from alrun.strategies import clusters, greedy
 from alrun.strategies.base import Acquisition, QueryContext, Selection
 from alrun.strategies.embeddings import features, gradient_factors, labelled_features
-
-
-def tie_order(ctx: QueryContext) -> torch.Tensor:
-    """A random order of the candidates from the round's tie-break stream."""
-    return torch.randperm(len(ctx), generator=ctx.tiebreak)
+from alrun.strategies.select import tie_order
 
 
 def nothing() -> Selection:
     """An empty batch."""
     return Selection(torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.float64))
-
-
-def _positive(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"strategy.{name}={value!r} is out of range (allowed: integers >= {minimum})")
-    return value
 
 
 class Coreset(Acquisition):
@@ -41,7 +31,7 @@ class Coreset(Acquisition):
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         """The ``n`` k-center-greedy picks, farthest first."""
-        order = tie_order(ctx)
+        order = tie_order(len(ctx), ctx.tiebreak)
         rows, dist = greedy.k_center_greedy(features(ctx)[order], labelled_features(ctx), n)
         return Selection(order[rows], torch.nan_to_num(dist, nan=np.nan, posinf=np.nan))
 
@@ -55,7 +45,7 @@ class Badge(Acquisition):
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         """The ``n`` seeds, the largest gradient norm first, then D²-sampled ones in draw order."""
-        order = tie_order(ctx)
+        order = tie_order(len(ctx), ctx.tiebreak)
         r, h = gradient_factors(ctx)
         rows, dist = greedy.badge_seeding(r[order], h[order], n, ctx.acquisition)
         return Selection(order[rows], dist)
@@ -73,13 +63,13 @@ class KMeansSampling(Acquisition):
     """
 
     def __init__(self, max_iter: int = 300) -> None:
-        self.max_iter = _positive("max_iter", max_iter)
+        self.max_iter = check_int("strategy.max_iter", max_iter, 1)
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         """One candidate per k-means cluster, largest cluster first."""
         if n == 0:
             return nothing()
-        order = tie_order(ctx)
+        order = tie_order(len(ctx), ctx.tiebreak)
         x = features(ctx)[order].numpy()
         seed = clusters.generator_seed(ctx.acquisition)
         labels, centers = clusters.kmeans(x, n, seed, self.max_iter)
@@ -107,15 +97,15 @@ class TypiClust(Acquisition):
     """
 
     def __init__(self, k_neighbors: int = 20, max_clusters: int = 500, min_cluster_size: int = 5) -> None:
-        self.k_neighbors = _positive("k_neighbors", k_neighbors)
-        self.max_clusters = _positive("max_clusters", max_clusters)
-        self.min_cluster_size = _positive("min_cluster_size", min_cluster_size, 0)
+        self.k_neighbors = check_int("strategy.k_neighbors", k_neighbors, 1)
+        self.max_clusters = check_int("strategy.max_clusters", max_clusters, 1)
+        self.min_cluster_size = check_int("strategy.min_cluster_size", min_cluster_size, 0)
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         """The TypiClust batch, in pick order."""
         if n == 0:
             return nothing()
-        order = tie_order(ctx)
+        order = tie_order(len(ctx), ctx.tiebreak)
         lab = labelled_features(ctx)
         x = torch.cat([lab, features(ctx)[order]]).numpy()
         k = min(len(lab) + n, self.max_clusters, len(x))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alrun.errors import ConfigError
+from alrun.config import check_int
 from alrun.strategies import clusters, scores
 from alrun.strategies.base import Acquisition, QueryContext, Selection
 from alrun.strategies.embeddings import features, labelled_features
@@ -31,14 +31,9 @@ class ClusterMargin(Acquisition):
     """
 
     def __init__(self, margin_multiple: int = 10, n_clusters: int = 100, n_neighbors: int = 15) -> None:
-        for name, value in (
-            ("margin_multiple", margin_multiple),
-            ("n_clusters", n_clusters),
-            ("n_neighbors", n_neighbors),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"strategy.{name}={value!r} is out of range (allowed: integers >= 1)")
-        self.margin_multiple, self.n_clusters, self.n_neighbors = margin_multiple, n_clusters, n_neighbors
+        self.margin_multiple = check_int("strategy.margin_multiple", margin_multiple, 1)
+        self.n_clusters = check_int("strategy.n_clusters", n_clusters, 1)
+        self.n_neighbors = check_int("strategy.n_neighbors", n_neighbors, 1)
 
     def pool_clusters(self, ctx: QueryContext) -> np.ndarray:
         """Cluster of each candidate, from clustering labelled + unlabelled items together."""

@@ -2,9 +2,9 @@
 
 Dropout is switched on only inside :func:`mc_log_probs` and only for the dropout layers (batch norm
 and everything else stay in eval mode); the net is back in eval mode afterwards. Sample ``t`` draws
-its masks from a seed derived from ``(QueryContext.mc_seed, t)``, so the masks are a function of the
-run's seed and round. The pool is scored chunk by chunk for each ``t``: activations never hold more
-than one chunk, whatever T is; only the ``[T, N, C]`` result grows with T.
+its masks from the seed :func:`alrun.seeding.derive` gives for ``(QueryContext.mc_seed, t)``, so the
+masks are a function of the run's seed and round. The pool is scored chunk by chunk for each ``t``:
+activations never hold more than one chunk, whatever T is; only the ``[T, N, C]`` result grows with T.
 
 * ``consistent=False``: the layers run in train mode under a seeded global-RNG scope; every item
   gets its own masks (Gal's MC dropout).
@@ -18,13 +18,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.modules.dropout import _DropoutNd
 
 from alrun.errors import ConfigError
-from alrun.seeding import torch_global_seed
+from alrun.seeding import derive, torch_global_seed
 from alrun.strategies.base import QueryContext
 
 CONSISTENT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
@@ -50,12 +49,6 @@ def require_dropout(net: nn.Module, strategy: str | None = None, consistent: boo
             f"{who}: consistent MC dropout supports nn.Dropout and nn.Dropout1d/2d/3d, "
             f"not {', '.join(odd)}; set strategy.consistent=false"
         )
-
-
-def sample_seed(mc_seed: int, *path: int) -> int:
-    """A 63-bit seed for one MC sample (and layer), derived from the query's MC seed."""
-    state = np.random.SeedSequence([int(mc_seed), *map(int, path)]).generate_state(1, np.uint64)[0]
-    return int(state >> np.uint64(1))
 
 
 def mc_log_probs(ctx: QueryContext, samples: int, consistent: bool = False) -> torch.Tensor:
@@ -85,7 +78,7 @@ def _independent_masks(
     layers: Sequence[_DropoutNd], mc_seed: int, t: int, device: torch.device
 ) -> Iterator[None]:
     """Dropout layers in train mode, drawing from torch's global RNG seeded for sample ``t``."""
-    with torch_global_seed(sample_seed(mc_seed, t), device):
+    with torch_global_seed(derive(mc_seed, t), device):
         for m in layers:
             m.train()
         try:
@@ -112,7 +105,7 @@ def _consistent_masks(
     def hook_for(i: int, layer: _DropoutNd) -> Callable[..., torch.Tensor]:
         def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
             if i not in masks:
-                gen = torch.Generator(device=output.device).manual_seed(sample_seed(mc_seed, t, i))
+                gen = torch.Generator(device=output.device).manual_seed(derive(mc_seed, t, i))
                 keep = 1.0 - layer.p
                 draw = torch.rand(_mask_shape(layer, output), generator=gen, device=output.device)
                 masks[i] = (draw < keep).to(output.dtype) / keep

@@ -25,9 +25,18 @@ def top_n(scores: torch.Tensor, n: int, generator: torch.Generator) -> torch.Ten
         raise ValueError(f"cannot pick {n} of {len(scores)} candidates")
     if torch.isnan(scores).any():
         raise ValueError("acquisition scores contain NaN")
-    perm = torch.randperm(len(scores), generator=generator)
+    perm = tie_order(len(scores), generator)
     order = torch.argsort(scores.cpu()[perm], descending=True, stable=True)
     return perm[order[:n]]
+
+
+def tie_order(n: int, generator: torch.Generator) -> torch.Tensor:
+    """A random order of ``n`` candidates from the round's tie-break stream.
+
+    Strategies that take "the first maximum" (top-n, greedy picks, clustering) see the candidates
+    in this order, so ties go to a seeded random candidate rather than the lowest index.
+    """
+    return torch.randperm(n, generator=generator)
 
 
 def subsample(n: int, k: int | None, generator: torch.Generator) -> torch.Tensor | None:

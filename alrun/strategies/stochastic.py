@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from alrun.config import check_number
 from alrun.errors import ConfigError
 from alrun.nets import Classifier
 from alrun.strategies.base import Acquisition, QueryContext, ScoreAcquisition, Selection
@@ -71,11 +72,9 @@ class StochasticBatch(Acquisition):
             )
         if kind not in KINDS:
             raise ConfigError(f"strategy.kind={kind!r} is not allowed (choose from: {', '.join(KINDS)})")
-        if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 <= beta < math.inf:
-            raise ConfigError(f"strategy.beta={beta!r} is not allowed (allowed: numbers >= 0)")
-        if isinstance(offset, bool) or not isinstance(offset, int | float) or not math.isfinite(offset):
-            raise ConfigError(f"strategy.offset={offset!r} is not allowed (allowed: finite numbers)")
-        self.base, self.kind, self.beta, self.offset = base, kind, float(beta), float(offset)
+        self.base, self.kind = base, kind
+        self.beta = check_number("strategy.beta", beta, 0.0)
+        self.offset = check_number("strategy.offset", offset)
 
     @property
     def name(self) -> str:
