@@ -61,13 +61,16 @@ BAD = [
     ),
     (
         ["strategy=bald", "strategy.mc_samples=0"],
-        "strategy.mc_samples=0 is not allowed (allowed: integers >= 1)",
+        "strategy.mc_samples=0 is out of range (allowed: integers >= 1)",
     ),
     (
         ["strategy=power_bald", "strategy.kind=powr"],
         "strategy.kind='powr' is not allowed (choose from: power,",
     ),
-    (["strategy=batchbald", "strategy.max_configs=0"], "strategy.max_configs=0 is not allowed"),
+    (
+        ["strategy=batchbald", "strategy.max_configs=0"],
+        "strategy.max_configs=0 is out of range (allowed: integers >= 1)",
+    ),
 ]
 
 
@@ -150,6 +153,7 @@ def test_query_metrics_match_hand_computed_values():
         np.array([0, 1, 2]),
         np.array([0.9, 0.6, 0.3]),
         np.array([0.9, 0.6, 0.3, 0.2]),
+        n_scored=4,
     )
     row = query_metrics(pool, record)
     assert row["query/n_scored"] == 4

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 from hydra.utils import instantiate
 
 from alrun.cli import config_dir
@@ -19,13 +21,67 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml") if p.stem != "default")
 
 
+# item shapes the model options are built for (shapes only: no data set is loaded)
+FLAT, IMAGE = (64,), (1, 28, 28)
+MODEL_SHAPES = {"cnn": IMAGE, "resnet": IMAGE}
+
+
+def check_model(net_factory: Any, option: str) -> None:
+    """Build the net for a dataset shape it fits and run one forward pass: logits ``[N, C]``."""
+    from alrun.nets import Classifier
+
+    shape, n_classes = MODEL_SHAPES.get(option, FLAT), 7
+    net = net_factory(input_shape=shape, n_classes=n_classes)
+    assert isinstance(net, Classifier)
+    x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = net.eval()(x)
+    assert logits.shape == (3, n_classes) and torch.isfinite(logits).all()
+    assert net.embed(x).shape[0] == 3
+
+
+def check_trainer(trainer_factory: Any, option: str) -> None:
+    """Build the Lightning Trainer (the gpu option only where CUDA exists)."""
+    import lightning.pytorch as pl
+
+    if option == "gpu" and not torch.cuda.is_available():
+        pytest.skip("trainer=gpu needs a CUDA GPU")
+    trainer = trainer_factory()
+    assert isinstance(trainer, pl.Trainer) and trainer.max_epochs == 2  # experiment=smoke's setting
+    cuda = "CUDAAccelerator"
+    expected = {"cpu": "CPUAccelerator", "gpu": cuda, "auto": cuda if torch.cuda.is_available() else None}
+    assert expected.get(option) in (None, type(trainer.accelerator).__name__)
+
+
+def check_optimizer(optimizer_factory: Any, cfg: Any) -> None:
+    """Build the optimizer on some parameters, with the configured learning rate."""
+    params = [torch.nn.Parameter(torch.zeros(4, 2)), torch.nn.Parameter(torch.zeros(2))]
+    optimizer = optimizer_factory(params)
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    group = optimizer.param_groups[0]
+    assert group["lr"] == cfg.lr and len(group["params"]) == 2
+
+
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_instantiates(make_cfg, dataset_overrides, group, option):
+    from alrun.datasets import Splits
+    from alrun.strategies.base import Acquisition
+
     overrides = dataset_overrides(option) if group == "dataset" else [f"{group}={option}"]
     cfg = make_cfg(*overrides)
     validate(cfg)
     obj = instantiate(cfg[group])
-    assert obj is not None
+    if group == "model":
+        check_model(obj, option)
+    elif group == "trainer":
+        check_trainer(obj, option)
+    elif group == "optimizer":
+        check_optimizer(obj, cfg.optimizer)
+    elif group == "strategy":
+        assert isinstance(obj, Acquisition)
+    else:
+        assert isinstance(obj, Splits) and len(obj.train) > 0 and len(obj.test) > 0
+        assert obj.n_classes == len(torch.unique(obj.train.y)) >= 2
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))

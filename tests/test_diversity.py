@@ -179,9 +179,15 @@ def test_probcover_leaves_blobs_covered_by_labels_alone():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("strategy=probcover strategy.delta=0", "strategy.delta=0 is out of range (allowed: a number > 0)"),
-        ("strategy=typiclust strategy.k_neighbors=0", "strategy.k_neighbors=0 is out of range"),
-        ("strategy=cluster_margin strategy.n_clusters=x", "strategy.n_clusters='x' is out of range"),
+        ("strategy=probcover strategy.delta=0", "strategy.delta=0 is out of range (allowed: numbers > 0)"),
+        (
+            "strategy=typiclust strategy.k_neighbors=0",
+            "strategy.k_neighbors=0 is out of range (allowed: integers >= 1)",
+        ),
+        (
+            "strategy=cluster_margin strategy.n_clusters=x",
+            "strategy.n_clusters='x' is not an integer (allowed: integers >= 1)",
+        ),
     ],
 )
 def test_bad_strategy_parameter_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, override, message):
@@ -215,6 +221,27 @@ def test_cluster_margin_spreads_the_lowest_margins_over_the_blobs():
     sel = STRATEGIES["cluster_margin"]().select(context(x), 4)  # zero head: every margin ties
     assert sorted(blob[sel.index.numpy()]) == [0, 1, 2, 3]
     assert sel.score.tolist() == [0.0] * 4
+
+
+def test_cluster_margin_picks_only_among_the_lowest_margins():
+    x, blob = blobs()
+    head = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]) * 0.3  # blobs 0 and 3 sit on a class tie
+    p = torch.softmax((x @ head.T).double(), dim=1).topk(2, dim=1).values
+    margin = p[:, 0] - p[:, 1]
+    order = margin.argsort()
+    lowest = set(order[:8].tolist())  # margin_multiple · n = 2 · 4 = 8 of a pool of 32
+    assert margin[order[7]] < margin[order[8]] and set(blob[list(lowest)]) == {0, 3}
+    for seed in range(4):
+        ctx = context(x, seed=seed, net=identity_net(head))
+        sel = ClusterMargin(margin_multiple=2, n_clusters=4, n_neighbors=5).select(ctx, 4)
+        assert set(sel.index.tolist()) <= lowest
+        assert sorted(blob[sel.index.numpy()]) == [0, 0, 3, 3]  # round-robin over the two low clusters
+        assert torch.allclose(sel.score, -margin[sel.index])
+    # without the filter (8 · 4 >= 32) the same pool spreads over all four clusters
+    sel = ClusterMargin(margin_multiple=8, n_clusters=4, n_neighbors=5).select(
+        context(x, net=identity_net(head)), 4
+    )
+    assert sorted(blob[sel.index.numpy()]) == [0, 1, 2, 3]
 
 
 # ---- every strategy -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from alrun import checkpoint
 from alrun.records import RESULT_COLUMNS
 from tests.test_cli import ALRUN
 
@@ -42,20 +43,26 @@ def reference(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Path:
     return _REFERENCES[args]
 
 
-def kill_and_resume(tmp_path: Path, args: tuple[str, ...], fault: str) -> Path:
+def kill_and_resume(tmp_path: Path, args: tuple[str, ...], fault: str) -> tuple[Path, int]:
+    """Kill a run at ``fault``, run it again; the folder and the rounds its checkpoint held at the kill."""
     folder = tmp_path / "run"
     killed = alrun(folder, *args, fault=fault)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert json.loads((folder / "run.json").read_text())["status"] == "running"
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "running"
+    state = checkpoint.load(folder)
+    saved = state.rounds_done if state is not None else 0
+    assert saved in (info["rounds_done"], info["rounds_done"] - 1)  # a kill mid-checkpoint keeps the old one
     resumed = alrun(folder, *args)
     assert resumed.returncode == 0, resumed.stderr
-    return folder
+    return folder, saved
 
 
 CASES = [
     (("reset=snapshot", "strategy=margin"), "fit@2"),
     (("reset=snapshot", "strategy=margin"), "csv:metrics.csv@3"),
     (("reset=warm", "strategy=random"), "checkpoint@2"),
+    (("reset=scratch", "strategy=power_bald", "model.dropout=0.3"), "query@2"),
 ]
 SLOW_CASES = [
     (("reset=snapshot", "strategy=margin"), "query@1"),
@@ -71,11 +78,11 @@ SLOW_CASES = [
 )
 def test_killed_run_resumes_bit_identically(tmp_path, tmp_path_factory, args, fault):
     ref = reference(tmp_path_factory, *args)
-    folder = kill_and_resume(tmp_path, args, fault)
+    folder, saved = kill_and_resume(tmp_path, args, fault)
     assert metric_text(folder) == metric_text(ref)
     assert (folder / "queries.csv").read_bytes() == (ref / "queries.csv").read_bytes()
     info = json.loads((folder / "run.json").read_text())
-    assert info["status"] == "finished" and info["resumed_at_round"] >= 0
+    assert saved > 0 and info["status"] == "finished" and info["resumed_at_round"] == saved
 
 
 def test_finished_run_is_not_run_again(tmp_path_factory):

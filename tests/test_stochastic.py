@@ -91,12 +91,20 @@ def test_power_never_draws_a_zero_score_while_positive_ones_remain():
         assert sorted(index[:2]) == [1, 3] and index[2] in (0, 2, 4)
 
 
-def test_power_refuses_negative_scores_unless_offset():
+def test_power_refuses_negative_scores_unless_offset_and_draws_with_the_shifted_scores():
     margins = torch.tensor([-0.9, -0.1, -0.5], dtype=torch.float64)
     with pytest.raises(ConfigError, match="strategy power_fixed: power sampling needs scores >= 0"):
         StochasticBatch(Fixed(margins), "power").select(ctx_for(3, 0), 1)
-    picked = StochasticBatch(Fixed(margins), "power", offset=1.0).select(ctx_for(3, 0), 3)
-    assert sorted(picked.index.tolist()) == [0, 1, 2]
+    # one draw of 3 per seed: P(i) ∝ (s_i + offset)^β, so the offset sets the odds
+    for offset, beta in ((1.0, 2.0), (2.0, 2.0)):
+        rule = StochasticBatch(Fixed(margins), "power", beta=beta, offset=offset)
+        counts = Counter(int(rule.select(ctx_for(3, seed), 1).index) for seed in range(DRAWS))
+        weights = [(s + offset) ** beta for s in margins.tolist()]
+        expected = [DRAWS * w / sum(weights) for w in weights]
+        observed = [counts.get(i, 0) for i in range(3)]
+        assert sum(observed) == DRAWS and chisquare(observed, expected).pvalue > 1e-3, (offset, observed)
+    sel = rule.select(ctx_for(3, 0), 3)
+    assert torch.equal(sel.score, margins[sel.index])  # queries.csv keeps the unshifted base scores
 
 
 def test_names_and_bad_settings():
@@ -104,7 +112,13 @@ def test_names_and_bad_settings():
     assert StochasticBatch(Margin(), "softrank").name == "softrank_margin"
     with pytest.raises(ConfigError, match=r"strategy\.kind='powr'"):
         StochasticBatch(Entropy(), "powr")
-    with pytest.raises(ConfigError, match=r"strategy\.beta=-1"):
+    with pytest.raises(ConfigError, match=r"strategy\.beta=-1 is out of range \(allowed: numbers >= 0\)"):
         StochasticBatch(Entropy(), "power", beta=-1)
+    with pytest.raises(ConfigError, match=r"strategy\.beta='x' is not a number \(allowed: numbers >= 0\)"):
+        StochasticBatch(Entropy(), "power", beta="x")  # type: ignore[arg-type]
+    with pytest.raises(
+        ConfigError, match=r"strategy\.offset=inf is out of range \(allowed: finite numbers\)"
+    ):
+        StochasticBatch(Entropy(), "power", offset=math.inf)
     with pytest.raises(ConfigError, match=r"strategy\.base must be a scoring strategy"):
         StochasticBatch(BatchBald(), "power")  # type: ignore[arg-type]
