@@ -204,6 +204,12 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
         return float(state.rows[-1]["test/acc"])
     if state.rounds_done:
         console.print(f"resuming {run_dir} at round {state.rounds_done}")
-    exp = build(cfg, run_dir, state)
-    row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
+    threads = torch.get_num_threads()
+    try:
+        if cfg.get("threads"):
+            torch.set_num_threads(cfg.threads)
+        exp = build(cfg, run_dir, state)
+        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
+    finally:
+        torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
     return float((row or state.rows[-1])["test/acc"])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from alrun.checkpoint_keys import NON_RESULT_KEYS
+from alrun.config import NON_RESULT_KEYS
 from alrun.pool import QueryRecord
 from alrun.safety import deferred_interrupt, maybe_die
 

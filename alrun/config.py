@@ -32,6 +32,10 @@ INTEGERS: dict[str, int] = {
 BOOLEANS: tuple[str, ...] = ("progress",)
 
 
+# keys that never change a run's results (resume checks, sweep folder names and reports ignore them)
+NON_RESULT_KEYS: frozenset[str] = frozenset({"progress", "resume"})
+
+
 def check_int(key: str, value: Any, minimum: int) -> int:
     """``value`` as an integer ``>= minimum``, or a :class:`ConfigError` naming ``key`` and the value.
 
@@ -80,6 +84,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for key in BOOLEANS:
         if not isinstance(cfg[key], bool):
             raise ConfigError(f"{key}={cfg[key]!r} is not allowed (choose from: true, false)")
+    if cfg.get("threads") is not None:
+        check_int("threads", cfg["threads"], 1)
     if cfg.get("resume") is not None and not isinstance(cfg["resume"], str):
         raise ConfigError(f"resume={cfg['resume']!r} is not allowed (a run folder path, or null)")
     check_pool_subsample(cfg["pool_subsample"], cfg["query_size"])

@@ -178,6 +178,8 @@ def hold_out(data: TensorData, size: int, seed: int) -> tuple[TensorData, Tensor
     if size == 0:
         return data, data.subset(torch.as_tensor(rows[:0]))
     y = data.y.cpu().numpy()
-    stratify = y if size >= len(np.unique(y)) and np.bincount(y).min() >= 2 else None
+    classes = len(np.unique(y))
+    both_parts_fit = size >= classes and len(y) - size >= classes  # else sklearn cannot stratify
+    stratify = y if both_parts_fit and np.bincount(y).min() >= 2 else None
     rest, held = train_test_split(rows, test_size=size, stratify=stratify, random_state=seed % 2**32)
     return data.subset(torch.as_tensor(np.sort(rest))), data.subset(torch.as_tensor(np.sort(held)))

@@ -103,9 +103,28 @@ def test_too_large_val_size_is_a_config_error(run_cfg, val_size):
         run_cfg(f"val_size={val_size}")
 
 
-@pytest.mark.parametrize(("strategy", "subsample"), [("coreset", "null"), ("margin", "null"), ("margin", "500")])
+@pytest.mark.parametrize(
+    ("strategy", "subsample"), [("coreset", "null"), ("margin", "null"), ("margin", "500")]
+)
 def test_n_scored_counts_the_scored_candidates(run_cfg, strategy, subsample):
     rows = run_cfg(f"strategy={strategy}", f"pool_subsample={subsample}")
     unlabelled = [1347 - r["n_labelled"] for r in rows[:-1]]
     expected = unlabelled if subsample == "null" else [500] * len(unlabelled)
     assert [r["query/n_scored"] for r in rows[:-1]] == expected
+
+
+def test_threads_setting_is_applied_and_given_back(make_cfg, tmp_path, monkeypatch):
+    import torch
+
+    from alrun.app import run_experiment
+
+    seen = []
+    monkeypatch.setattr("alrun.loop.fit", lambda strategy, trainer: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    run_experiment(make_cfg("threads=2", "budget=0"), tmp_path / "t")
+    assert seen == [2] and torch.get_num_threads() == before
+
+
+def test_val_size_leaving_fewer_items_than_classes_still_splits(run_cfg):
+    rows = run_cfg("val_size=1330", "initial_size=5", "budget=4", "query_size=4")
+    assert [r["n_val_labelled"] for r in rows] == [1330, 1330]
