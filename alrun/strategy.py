@@ -95,6 +95,8 @@ class Strategy(Querying, pl.LightningModule):
         self._losses: list[torch.Tensor] = []  # this epoch's mini-batch losses (no per-step math)
         self._sizes: list[int] = []
         self._epochs_done = 0
+        # called with the number of epochs done after each real epoch, whatever the fit mode
+        self.epoch_listeners: list[Callable[[int], None]] = []
         self._epoch_loss = float("nan")
 
     def _new_net(self, round_: int) -> Classifier:
@@ -156,6 +158,8 @@ class Strategy(Querying, pl.LightningModule):
             raise RunFailed(
                 f"training loss is {self._epoch_loss} at round {self.round}, epoch {self._epochs_done - 1}"
             )
+        for listener in self.epoch_listeners:
+            listener(self._epochs_done)
 
     @property
     def last_train_loss(self) -> float:

@@ -1,0 +1,33 @@
+"""The terminal display: the per-round table and the live bars, in every fit mode."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from alrun.display import Display
+
+
+@pytest.mark.parametrize("mode", ["fused", "epoch", "batch"])
+def test_epoch_bar_counts_real_epochs_in_every_fit_mode(make_cfg, tmp_path, mode):
+    from alrun.app import build
+    from alrun.loop import run_loop
+
+    exp = build(make_cfg(f"fit_mode={mode}", "progress=true", "trainer.max_epochs=3"), tmp_path / "run")
+    display = exp.observers[-1]
+    assert isinstance(display, Display) and display.live
+    display.console = Console(file=io.StringIO(), width=200)
+    ticks: list[int] = []
+    display.epoch_done = lambda: ticks.append(1)  # type: ignore[method-assign]
+    run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers)
+    assert len(ticks) == 3 * 4  # 3 epochs in each of the 4 fits
+    assert exp.strategy.epoch_listeners == []  # the bar stops listening after each fit
+
+
+def test_table_prints_one_row_per_round(run_cfg, capsys):
+    rows = run_cfg()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines[0].split()[:3] == ["round", "n_labelled", "n_val_labelled"]
+    assert [int(line.split()[0]) for line in lines[1:]] == [r["round"] for r in rows]
