@@ -139,6 +139,10 @@ def main() -> None:
         _task()
     except (UserError, RunFailed, OSError, HydraException, OmegaConfBaseException) as exc:
         fail(exc)
+    except ValueError as exc:
+        if "can be specified" not in str(exc):  # Hydra's own flags clash (e.g. -m with --cfg)
+            raise
+        fail(exc)
     except KeyboardInterrupt:
         print("alrun: interrupted", file=sys.stderr)
         sys.exit(130)

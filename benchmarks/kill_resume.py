@@ -4,8 +4,9 @@
 
 A reference run goes first (same command, never killed). Each trial starts the run, waits until
 its loop has begun (metrics.csv exists), sleeps a random time drawn uniformly over the reference
-loop's duration, sends SIGKILL, then runs the same command again until it finishes. A trial matches
-when metrics.csv (metric columns, byte for byte) and queries.csv equal the reference's.
+loop's duration (until its run.json said finished), sends SIGKILL, then runs the same command again
+until it finishes. A trial matches when metrics.csv (metric columns, byte for byte) and queries.csv
+equal the reference's.
 """
 
 from __future__ import annotations
@@ -47,13 +48,25 @@ def wait_for_loop(folder: Path, proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.005)
 
 
+def finished(folder: Path) -> bool:
+    """Whether the run's ``run.json`` says it finished."""
+    try:
+        return json.loads((folder / "run.json").read_text()).get("status") == "finished"
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 def loop_seconds(folder: Path) -> float:
-    """Wall time of the reference run's loop (from metrics.csv's creation to the end)."""
+    """Wall time of the reference run's loop: from metrics.csv's creation until run.json says finished
+    (the interpreter's exit afterwards is left out, so every kill lands inside the loop)."""
     proc = start(folder)
     wait_for_loop(folder, proc)
     began = time.perf_counter()
+    while not finished(folder):
+        time.sleep(0.005)
+    seconds = time.perf_counter() - began
     assert proc.wait() == 0
-    return time.perf_counter() - began
+    return seconds
 
 
 def trial(folder: Path, delay: float, reference: str) -> tuple[bool, int]:

@@ -69,6 +69,7 @@ def test_help_lists_groups_and_options(tmp_path):
 
 
 BAD_INPUTS = [
+    (["-m", "strategy=random,margin", "--cfg", "job"], "Only one of --run, --multirun", "can be specified"),
     (["strategy=entropyy"], "unknown strategy 'entropyy'", "entropy"),
     (["dataset=nope"], "unknown dataset 'nope'", "digits"),
     (["model=nope"], "unknown model 'nope'", "mlp"),
