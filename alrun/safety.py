@@ -2,7 +2,8 @@
 
 ``ALRUN_FAULT=<point>@<n>`` makes the process kill itself with SIGKILL the ``n``-th time it reaches
 ``point`` (``fit``, ``query``, ``csv``, ``checkpoint``), so tests can interrupt a run at an exact place
-and check that resuming gives the same result as never stopping. Unset, it costs one dict lookup.
+and check that resuming gives the same result as never stopping. ``<point>@<n>:int`` sends SIGINT
+instead (a Ctrl-C at that exact place). Unset, it costs one dict lookup.
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ def deferred_interrupt() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def fault_point(point: str, count: int) -> bool:
-    """Whether ``ALRUN_FAULT`` asks to die at ``point`` on its ``count``-th visit."""
+def fault_point(point: str, count: int, action: str = "") -> bool:
+    """Whether ``ALRUN_FAULT`` asks for ``action`` (``""`` = die) at ``point`` on its ``count``-th visit."""
     spec = os.environ.get("ALRUN_FAULT")
-    return bool(spec) and spec == f"{point}@{count}"
+    return bool(spec) and spec == f"{point}@{count}" + (f":{action}" if action else "")
 
 
 def die() -> None:
@@ -47,6 +48,8 @@ def die() -> None:
 
 
 def maybe_die(point: str, count: int) -> None:
-    """Die here if ``ALRUN_FAULT`` says so (see the module docstring)."""
+    """Die here, or press Ctrl-C here, if ``ALRUN_FAULT`` says so (see the module docstring)."""
     if fault_point(point, count):
         die()
+    if fault_point(point, count, "int"):
+        os.kill(os.getpid(), signal.SIGINT)

@@ -115,29 +115,44 @@ def test_resume_key_continues_with_the_recorded_settings(tmp_path, tmp_path_fact
     assert metric_text(folder) == metric_text(ref)
 
 
-def test_ctrl_c_marks_interrupted_exits_130_and_resumes(tmp_path, tmp_path_factory):
-    ref = reference(tmp_path_factory, "reset=snapshot", "strategy=margin", "trainer.max_epochs=30")
+def assert_interrupted_then_resumes(proc: subprocess.Popen[str], folder: Path, ref: Path) -> int:
+    """Check the Ctrl-C'd run and resume it; the rounds it had finished when interrupted."""
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    pd.read_csv(folder / "metrics.csv")  # no torn line
+    out = alrun(folder, "reset=snapshot", "strategy=margin", "trainer.max_epochs=600")
+    assert out.returncode == 0 and metric_text(folder) == metric_text(ref)
+    return int(info["rounds_done"])
+
+
+def start_ctrl_c_run(tmp_path: Path, fault: str = "") -> tuple[subprocess.Popen[str], Path]:
     folder = tmp_path / "run"
-    cmd = [
-        ALRUN,
-        *SMALL,
-        "reset=snapshot",
-        "strategy=margin",
-        "trainer.max_epochs=30",
-        f"hydra.run.dir={folder}",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    args = [*SMALL, "reset=snapshot", "strategy=margin", "trainer.max_epochs=600"]
+    cmd = [ALRUN, *args, f"hydra.run.dir={folder}"]
+    env = dict(os.environ, ALRUN_FAULT=fault)
+    pipe = subprocess.PIPE
+    return subprocess.Popen(cmd, stdout=pipe, stderr=pipe, text=True, cwd=tmp_path, env=env), folder
+
+
+def test_ctrl_c_marks_interrupted_exits_130_and_resumes(tmp_path, tmp_path_factory):
+    """A real Ctrl-C from outside after round 1 (600 epochs a round keep the rest of the run ~2 s long)."""
+    ref = reference(tmp_path_factory, "reset=snapshot", "strategy=margin", "trainer.max_epochs=600")
+    proc, folder = start_ctrl_c_run(tmp_path)
     assert proc.stdout is not None
     for line in proc.stdout:  # wait for the first complete round, then press Ctrl-C
         if line.split()[:1] == ["1"]:
             proc.send_signal(signal.SIGINT)
             break
-    proc.communicate(timeout=300)
-    assert proc.returncode == 130
-    assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
-    pd.read_csv(folder / "metrics.csv")  # no torn line
-    out = alrun(folder, "reset=snapshot", "strategy=margin", "trainer.max_epochs=30")
-    assert out.returncode == 0 and metric_text(folder) == metric_text(ref)
+    assert_interrupted_then_resumes(proc, folder, ref)
+
+
+def test_ctrl_c_inside_a_fit_exits_130_and_resumes(tmp_path, tmp_path_factory):
+    """Ctrl-C at an exact place, inside Lightning's fit of round 2 (no race with the run's speed)."""
+    ref = reference(tmp_path_factory, "reset=snapshot", "strategy=margin", "trainer.max_epochs=600")
+    proc, folder = start_ctrl_c_run(tmp_path, fault="fit@2:int")
+    assert assert_interrupted_then_resumes(proc, folder, ref) == 2
 
 
 def test_non_finite_loss_fails_the_run_and_keeps_rows(tmp_path):
