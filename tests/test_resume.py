@@ -127,13 +127,22 @@ def assert_interrupted_then_resumes(proc: subprocess.Popen[str], folder: Path, r
     return int(info["rounds_done"])
 
 
+def default_sigint() -> None:
+    """Give the child Ctrl-C's default action: a job started in the background (``cmd &``, as some CI
+    runners start it) inherits SIGINT ignored, and Python then keeps ignoring it, as it should."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_ctrl_c_run(tmp_path: Path, fault: str = "") -> tuple[subprocess.Popen[str], Path]:
     folder = tmp_path / "run"
     args = [*SMALL, "reset=snapshot", "strategy=margin", "trainer.max_epochs=600"]
     cmd = [ALRUN, *args, f"hydra.run.dir={folder}"]
     env = dict(os.environ, ALRUN_FAULT=fault)
     pipe = subprocess.PIPE
-    return subprocess.Popen(cmd, stdout=pipe, stderr=pipe, text=True, cwd=tmp_path, env=env), folder
+    proc = subprocess.Popen(
+        cmd, stdout=pipe, stderr=pipe, text=True, cwd=tmp_path, env=env, preexec_fn=default_sigint
+    )
+    return proc, folder
 
 
 def test_ctrl_c_marks_interrupted_exits_130_and_resumes(tmp_path, tmp_path_factory):
