@@ -19,8 +19,6 @@ from typing import Any
 import lightning
 import lightning.pytorch as pl
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
@@ -30,7 +28,8 @@ from alrun.checkpoint import Checkpointer, RunState
 from alrun.config import check_pool_size
 from alrun.datasets import Splits, hold_out
 from alrun.display import Display
-from alrun.errors import ConfigError, UserError
+from alrun.errors import ConfigError
+from alrun.instantiation import instantiate_checked
 from alrun.loop import Plan, RunObserver, run_loop
 from alrun.pool import ActivePool
 from alrun.records import RunFolder
@@ -89,16 +88,6 @@ def run_meta(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def instantiate_checked(node: DictConfig) -> Any:
-    """``instantiate(node)``; a :class:`UserError` raised by the constructor reaches the CLI as itself."""
-    try:
-        return instantiate(node)
-    except InstantiationException as exc:
-        if isinstance(exc.__cause__, UserError):
-            raise exc.__cause__ from None
-        raise
-
-
 def check_val_size(val_size: int, training_labels: int, pool_size: int) -> None:
     """Refuse a validation set that leaves too few items for the training labels."""
     if val_size and val_size + training_labels > pool_size:
@@ -115,15 +104,15 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
     check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
     net_factory = functools.partial(
-        instantiate(cfg.model), input_shape=splits.input_shape, n_classes=splits.n_classes
+        instantiate_checked(cfg.model, "model"), input_shape=splits.input_shape, n_classes=splits.n_classes
     )
     return Strategy(
         net_factory=net_factory,
-        acquisition=instantiate_checked(cfg.strategy),
+        acquisition=instantiate_checked(cfg.strategy, "strategy"),
         train_pool=ActivePool(train, "train"),
         val_pool=ActivePool(val, "val") if cfg.val_size else None,
         test=splits.test,
-        optimizer=instantiate(cfg.optimizer),
+        optimizer=instantiate_checked(cfg.optimizer, "optimizer"),
         streams=streams,
         batch_size=cfg.batch_size,
         eval_batch_size=cfg.eval_batch_size,
@@ -136,7 +125,7 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
 def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Experiment:
     """Instantiate the run's objects from the composed config (and restore ``state`` when resuming)."""
     streams = Streams(cfg.seed)
-    strategy = build_strategy(cfg, instantiate(cfg.dataset), streams)
+    strategy = build_strategy(cfg, instantiate_checked(cfg.dataset, "dataset"), streams)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(run_dir, run_meta(cfg))
     if state.rounds_done:
@@ -147,7 +136,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
             {"rounds_done": state.rounds_done, "resumed_at_round": state.rounds_done},
         )
     display = Display(live=cfg.progress)
-    trainer_partial = instantiate(cfg.trainer)
+    trainer_partial = instantiate_checked(cfg.trainer, "trainer")
     user_callbacks = list(trainer_partial.keywords.pop("callbacks", None) or [])
     if user_callbacks and cfg.fit_mode == "fused":
         raise ConfigError(

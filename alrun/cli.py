@@ -21,7 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from alrun.config import validate
+from alrun.config import unknown_key, validate
 from alrun.errors import ConfigError, RunFailed, UserError
 from alrun.records import record_failure
 
@@ -84,6 +84,9 @@ def known_error(exc: BaseException | None) -> BaseException | None:
     """``exc`` if it is a user error, a failed run or an I/O error, else the one it wraps (Hydra's
     instantiate wraps them); ``None`` for anything else (a bug: its traceback is shown)."""
     while exc is not None and not isinstance(exc, KNOWN_ERRORS):
+        if type(exc).__name__ == "MisconfigurationException":  # Lightning refused the trainer's settings
+            hint = " (fit_mode=batch optimizes automatically)" if "manual optimization" in str(exc) else ""
+            return ConfigError(f"trainer: {' '.join(str(exc).split())}{hint}")
         exc = exc.__cause__
     return exc
 
@@ -97,6 +100,8 @@ def describe(exc: BaseException) -> str:
     cause = exc.__cause__
     if "Could not override" in text and cause is not None and "not in struct" in str(cause):
         key = text.split("'")[1]
+        if "." not in key:
+            return unknown_key(key)
         return f"unknown config key {key!r} (see `alrun --cfg job` for the keys; use +{key}=... to add one)"
     return " ".join(text.split()) or type(exc).__name__
 

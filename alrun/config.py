@@ -32,6 +32,18 @@ INTEGERS: dict[str, int] = {
 BOOLEANS: tuple[str, ...] = ("progress",)
 
 
+GROUPS: tuple[str, ...] = ("dataset", "model", "optimizer", "strategy", "trainer")
+# every top-level key of configs/config.yaml (tests check the two agree); `hydra` is Hydra's own
+TOP_LEVEL_KEYS: frozenset[str] = frozenset(
+    [*INTEGERS, *CHOICES, *BOOLEANS, *GROUPS, "pool_subsample", "threads", "resume"]
+)
+
+
+def unknown_key(key: str) -> str:
+    """The one-line message for a top-level key alrun does not know."""
+    return f"unknown config key {key!r} (top-level keys: {', '.join(sorted(TOP_LEVEL_KEYS))})"
+
+
 # keys that never change a run's results (resume checks, sweep folder names and reports ignore them)
 NON_RESULT_KEYS: frozenset[str] = frozenset({"progress", "resume"})
 
@@ -76,6 +88,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
     Args:
         cfg: the composed run config (a DictConfig or a plain mapping).
     """
+    for key in cfg:  # `+typo=1` would otherwise run the defaults with an unused key
+        if key not in TOP_LEVEL_KEYS and key != "hydra":
+            raise ConfigError(unknown_key(str(key)))
     for key, minimum in INTEGERS.items():
         check_int(key, cfg[key], minimum)
     for key, allowed in CHOICES.items():

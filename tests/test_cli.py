@@ -73,7 +73,11 @@ BAD_INPUTS = [
     (["strategy=entropyy"], "unknown strategy 'entropyy'", "entropy"),
     (["dataset=nope"], "unknown dataset 'nope'", "digits"),
     (["model=nope"], "unknown model 'nope'", "mlp"),
-    (["budgte=100"], "unknown config key 'budgte'", "alrun --cfg job"),
+    (["budgte=100"], "unknown config key 'budgte'", "top-level keys: batch_size, budget"),
+    (["+budgte=100"], "unknown config key 'budgte'", "top-level keys: batch_size, budget"),
+    (["+model.widht=3"], "model: got an unexpected keyword argument 'widht'", "hidden, dropout"),
+    (["+optimizer.momentun=0.9"], "optimizer: got an unexpected keyword argument 'momentun'", "weight_decay"),
+    (["+strategy.temperature=2"], "strategy: Margin() takes no arguments", "takes no settings"),
     (["strategy.tempreature=2"], "unknown config key 'strategy.tempreature'", "alrun --cfg job"),
     (["budget=-5"], "budget=-5", "integers >= 0"),
     (["budget=abc"], "budget='abc'", "integers >= 0"),
@@ -90,6 +94,17 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, names, allowed):
     assert len(lines) == 1 and lines[0].startswith("alrun: error:"), out.stderr
     assert names in lines[0] and allowed in lines[0]
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("metrics.csv"))
+
+
+def test_a_trainer_setting_lightning_refuses_is_one_line_exit_2(tmp_path):
+    """Gradient clipping needs Lightning's automatic optimization: only fit_mode=batch has it."""
+    out = alrun("experiment=smoke", "+trainer.gradient_clip_val=1.0", cwd=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alrun: error: trainer: Automatic gradient clipping")
+    assert "fit_mode=batch" in lines[0]
+    ok = alrun("experiment=smoke", "+trainer.gradient_clip_val=1.0", "fit_mode=batch", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
 
 
 def test_budget_larger_than_pool_is_refused(tmp_path):

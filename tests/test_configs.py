@@ -10,7 +10,8 @@ import torch
 from hydra.utils import instantiate
 
 from alrun.cli import config_dir
-from alrun.config import validate
+from alrun.config import TOP_LEVEL_KEYS, validate
+from alrun.errors import ConfigError
 
 CONFIG_DIR = config_dir()
 
@@ -88,6 +89,15 @@ def test_every_option_instantiates(make_cfg, dataset_overrides, group, option):
 def test_every_experiment_composes(make_cfg, experiment):
     cfg = make_cfg(f"experiment={experiment}", smoke=False)
     validate(cfg)
+
+
+def test_top_level_keys_are_those_of_config_yaml(make_cfg):
+    assert set(make_cfg(smoke=False)) - {"hydra"} == TOP_LEVEL_KEYS
+
+
+def test_an_added_top_level_key_is_refused(make_cfg):
+    with pytest.raises(ConfigError, match=r"unknown config key 'budgte'.*top-level keys: batch_size"):
+        validate(make_cfg("+budgte=3"))
 
 
 def test_every_strategy_class_has_a_config():
