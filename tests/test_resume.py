@@ -115,6 +115,9 @@ def test_resume_key_continues_with_the_recorded_settings(tmp_path, tmp_path_fact
     assert metric_text(folder) == metric_text(ref)
 
 
+CTRL_C_ARGS = ("reset=snapshot", "strategy=margin", "trainer.max_epochs=600")  # ~0.5 s a round
+
+
 def assert_interrupted_then_resumes(proc: subprocess.Popen[str], folder: Path, ref: Path) -> int:
     """Check the Ctrl-C'd run and resume it; the rounds it had finished when interrupted."""
     _, err = proc.communicate(timeout=300)
@@ -122,7 +125,7 @@ def assert_interrupted_then_resumes(proc: subprocess.Popen[str], folder: Path, r
     info = json.loads((folder / "run.json").read_text())
     assert info["status"] == "interrupted"
     pd.read_csv(folder / "metrics.csv")  # no torn line
-    out = alrun(folder, "reset=snapshot", "strategy=margin", "trainer.max_epochs=600")
+    out = alrun(folder, *CTRL_C_ARGS)
     assert out.returncode == 0 and metric_text(folder) == metric_text(ref)
     return int(info["rounds_done"])
 
@@ -135,8 +138,7 @@ def default_sigint() -> None:
 
 def start_ctrl_c_run(tmp_path: Path, fault: str = "") -> tuple[subprocess.Popen[str], Path]:
     folder = tmp_path / "run"
-    args = [*SMALL, "reset=snapshot", "strategy=margin", "trainer.max_epochs=600"]
-    cmd = [ALRUN, *args, f"hydra.run.dir={folder}"]
+    cmd = [ALRUN, *SMALL, *CTRL_C_ARGS, f"hydra.run.dir={folder}"]
     env = dict(os.environ, ALRUN_FAULT=fault)
     pipe = subprocess.PIPE
     proc = subprocess.Popen(
@@ -147,7 +149,7 @@ def start_ctrl_c_run(tmp_path: Path, fault: str = "") -> tuple[subprocess.Popen[
 
 def test_ctrl_c_marks_interrupted_exits_130_and_resumes(tmp_path, tmp_path_factory):
     """A real Ctrl-C from outside after round 1 (600 epochs a round keep the rest of the run ~2 s long)."""
-    ref = reference(tmp_path_factory, "reset=snapshot", "strategy=margin", "trainer.max_epochs=600")
+    ref = reference(tmp_path_factory, *CTRL_C_ARGS)
     proc, folder = start_ctrl_c_run(tmp_path)
     assert proc.stdout is not None
     for line in proc.stdout:  # wait for the first complete round, then press Ctrl-C
@@ -159,7 +161,7 @@ def test_ctrl_c_marks_interrupted_exits_130_and_resumes(tmp_path, tmp_path_facto
 
 def test_ctrl_c_inside_a_fit_exits_130_and_resumes(tmp_path, tmp_path_factory):
     """Ctrl-C at an exact place, inside Lightning's fit of round 2 (no race with the run's speed)."""
-    ref = reference(tmp_path_factory, "reset=snapshot", "strategy=margin", "trainer.max_epochs=600")
+    ref = reference(tmp_path_factory, *CTRL_C_ARGS)
     proc, folder = start_ctrl_c_run(tmp_path, fault="fit@2:int")
     assert assert_interrupted_then_resumes(proc, folder, ref) == 2
 
