@@ -12,7 +12,7 @@ ANCHOR ?= benchmarks/anchor_digits.json
 RUNS ?= outputs
 
 .DEFAULT_GOAL := help
-.PHONY: help install data run test test-full lint format bench bench-anchor report clean
+.PHONY: help install data run test test-full lint format docs bench bench-anchor report clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ lint: install ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff format --check alrun tests $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
+docs: install ## Build the documentation site into site/ (mkdocs, strict: a broken link fails)
+	$(VENV)/bin/mkdocs build --strict
+
 format: install ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format alrun tests $(wildcard benchmarks)
 	$(VENV)/bin/ruff check --fix alrun tests $(wildcard benchmarks)
@@ -62,5 +65,5 @@ report: install ## Summarise runs (summary.md, curves.png): make report RUNS="ou
 	$(VENV)/bin/alrun-report $(RUNS)
 
 clean: ## Remove outputs, caches and the virtual environment
-	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +; rm -rf multirun .pytest_cache .mypy_cache .ruff_cache $(VENV)
+	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +; rm -rf multirun site .pytest_cache .mypy_cache .ruff_cache $(VENV)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -21,9 +21,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from alrun.config import unknown_key, validate
+from alrun.config.checks import unknown_key, validate
 from alrun.errors import ConfigError, RunFailed, UserError
-from alrun.records import record_failure
+from alrun.run.records import record_failure
 
 MAX_DIRNAME = 200  # characters; file systems refuse names over 255 bytes
 
@@ -61,7 +61,7 @@ def _task(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         validate(cfg)
-        from alrun.app import run_experiment  # heavy imports only once a run really starts
+        from alrun.run.experiment import run_experiment  # heavy imports only once a run really starts
 
         return run_experiment(cfg, run_dir)
     except Exception as exc:

@@ -18,12 +18,12 @@ import time
 
 import torch
 
-from alrun.nets import MLP
-from alrun.pool import ActivePool
+from alrun.active.pool import ActivePool
+from alrun.active.strategy import Strategy
+from alrun.data.tensors import TensorData
+from alrun.models.nets import MLP
 from alrun.seeding import Streams
 from alrun.strategies import Entropy
-from alrun.strategy import Strategy
-from alrun.tensors import TensorData
 
 
 def pool_of(n: int, generator: torch.Generator) -> TensorData:

@@ -29,14 +29,15 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from alrun.app import quiet_lightning
+from alrun.active.pool import ActivePool
+from alrun.active.strategy import Strategy
 from alrun.cli import config_dir
-from alrun.datasets import Splits, digits, split_arrays
-from alrun.nets import MLP
-from alrun.pool import ActivePool
+from alrun.data.bundled import digits
+from alrun.data.splits import Splits, split_arrays
+from alrun.models.nets import MLP
+from alrun.run.experiment import quiet_lightning
 from alrun.seeding import Streams
 from alrun.strategies import Entropy, scores
-from alrun.strategy import Strategy
 
 CHUNK = 4096
 DEVICE = torch.device("cpu")  # --device cuda runs both paths on the GPU

@@ -51,7 +51,9 @@ def main() -> None:
         "`alrun --help` wall": wall([str(BIN / "alrun"), "--help"], n),
         "bad config value (`alrun budget=-1`) wall": wall_failing([str(BIN / "alrun"), "budget=-1"], n),
         "`python -c 'import alrun.cli'`": wall([*py, "import alrun.cli"], n),
-        "`python -c 'import alrun.app'` (torch + lightning)": wall([*py, "import alrun.app"], n),
+        "`python -c 'import alrun.run.experiment'` (torch + lightning)": wall(
+            [*py, "import alrun.run.experiment"], n
+        ),
         "`python -c 'pass'` (interpreter alone)": wall([*py, "pass"], n),
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from alrun.records import RESULT_COLUMNS
+from alrun.run.records import RESULT_COLUMNS
 
 ALRUN = str(Path(sys.executable).parent / "alrun")
 ARGS = ["progress=false", "strategy=margin"]

@@ -55,7 +55,7 @@ def rss_mib() -> float:
 
 def make_context(args: argparse.Namespace) -> Any:
     """A QueryContext over a seeded Gaussian-mixture pool whose inputs are the embeddings."""
-    from alrun.nets import Classifier
+    from alrun.models.nets import Classifier
     from alrun.seeding import Streams
     from alrun.strategies import QueryContext
 

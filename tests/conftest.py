@@ -35,8 +35,8 @@ def run_cfg(make_cfg: Callable[..., DictConfig], tmp_path: Path) -> Callable[...
     """Run a composed config through ``run_loop`` into ``tmp_path`` and return the metric rows."""
     import pandas as pd
 
-    from alrun.app import build, quiet_lightning
-    from alrun.loop import run_loop
+    from alrun.active.loop import run_loop
+    from alrun.run.experiment import build, quiet_lightning
 
     def _run(*overrides: str, folder: str = "run") -> list[dict]:
         cfg = make_cfg(*overrides)

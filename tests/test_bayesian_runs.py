@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-from alrun.app import build_strategy
-from alrun.config import validate
+from alrun.active.pool import ActivePool, QueryRecord
+from alrun.active.query_metrics import query_metrics
+from alrun.config.checks import validate
+from alrun.data.tensors import TensorData
 from alrun.errors import ConfigError
-from alrun.pool import ActivePool, QueryRecord
-from alrun.query_metrics import query_metrics
+from alrun.run.experiment import build_strategy
 from alrun.seeding import Streams
 from alrun.strategies import scores
 from alrun.strategies.select import subsample
-from alrun.tensors import TensorData
 
 NEW = [
     "bald",

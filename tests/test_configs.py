@@ -10,7 +10,7 @@ import torch
 from hydra.utils import instantiate
 
 from alrun.cli import config_dir
-from alrun.config import TOP_LEVEL_KEYS, validate
+from alrun.config.checks import TOP_LEVEL_KEYS, validate
 from alrun.errors import ConfigError
 
 CONFIG_DIR = config_dir()
@@ -29,7 +29,7 @@ MODEL_SHAPES = {"cnn": IMAGE, "resnet": IMAGE}
 
 def check_model(net_factory: Any, option: str) -> None:
     """Build the net for a dataset shape it fits and run one forward pass: logits ``[N, C]``."""
-    from alrun.nets import Classifier
+    from alrun.models.nets import Classifier
 
     shape, n_classes = MODEL_SHAPES.get(option, FLAT), 7
     net = net_factory(input_shape=shape, n_classes=n_classes)
@@ -65,7 +65,7 @@ def check_optimizer(optimizer_factory: Any, cfg: Any) -> None:
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_instantiates(make_cfg, dataset_overrides, group, option):
-    from alrun.datasets import Splits
+    from alrun.data.splits import Splits
     from alrun.strategies.base import Acquisition
 
     overrides = dataset_overrides(option) if group == "dataset" else [f"{group}={option}"]
@@ -124,7 +124,7 @@ def test_digits_deeplay_settings(make_cfg):
 
 def test_gal2017_mnist_settings(make_cfg):
     cfg = make_cfg("experiment=gal2017_mnist", smoke=False)
-    assert cfg.dataset._target_ == "alrun.idx.mnist" and cfg.model._target_ == "alrun.nets.CNN"
+    assert cfg.dataset._target_ == "alrun.data.idx.mnist" and cfg.model._target_ == "alrun.models.nets.CNN"
     assert (cfg.initial, cfg.initial_size, cfg.query_size, cfg.val_size) == ("balanced", 20, 10, 100)
     assert cfg.initial_size + cfg.budget == 1000 and cfg.reset == "scratch"
     assert (cfg.model.dropout_conv, cfg.model.dropout_dense, cfg.model.hidden) == (0.25, 0.5, 128)
@@ -137,6 +137,6 @@ def test_gal2017_mnist_settings(make_cfg):
 
 def test_deepalplus_mnist_settings(make_cfg):
     cfg = make_cfg("experiment=deepalplus_mnist", smoke=False)
-    assert cfg.model._target_ == "alrun.resnet.ResNet" and cfg.optimizer.lr == 1e-3
+    assert cfg.model._target_ == "alrun.models.resnet.ResNet" and cfg.optimizer.lr == 1e-3
     assert (cfg.initial_size, cfg.query_size, cfg.budget) == (100, 100, 1000)
     assert (cfg.batch_size, cfg.trainer.max_epochs, cfg.reset) == (128, 20, "scratch")

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from alrun import bundled
-from alrun.datasets import digits, scale, split_arrays
+from alrun.data import bundled
+from alrun.data.bundled import digits
+from alrun.data.splits import scale, split_arrays
 from alrun.errors import ConfigError, DataError
 
 

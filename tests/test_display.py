@@ -7,13 +7,13 @@ import io
 import pytest
 from rich.console import Console
 
-from alrun.display import Display
+from alrun.run.display import Display
 
 
 @pytest.mark.parametrize("mode", ["fused", "epoch", "batch"])
 def test_epoch_bar_counts_real_epochs_in_every_fit_mode(make_cfg, tmp_path, mode):
-    from alrun.app import build
-    from alrun.loop import run_loop
+    from alrun.active.loop import run_loop
+    from alrun.run.experiment import build
 
     exp = build(make_cfg(f"fit_mode={mode}", "progress=true", "trainer.max_epochs=3"), tmp_path / "run")
     display = exp.observers[-1]

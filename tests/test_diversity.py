@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from alrun.nets import Classifier
+from alrun.models.nets import Classifier
 from alrun.seeding import Streams
 from alrun.strategies import (
     Badge,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alrun import idx
+from alrun.data import idx
 from alrun.errors import ConfigError, DataError
 
 
@@ -74,7 +74,7 @@ def test_pool_and_test_subsets_are_stratified_and_fixed(idx_root):
 
 def test_search_order_root_then_env_then_checkout(monkeypatch, tmp_path):
     monkeypatch.delenv("ALRUN_DATA_DIR", raising=False)
-    assert idx.search_dirs()[0] == Path(idx.__file__).resolve().parent.parent / "data"
+    assert idx.search_dirs()[0] == Path(idx.__file__).resolve().parents[2] / "data"
     assert idx.search_dirs()[-1] == Path("/usr/share/datasets")
     monkeypatch.setenv("ALRUN_DATA_DIR", str(tmp_path))
     assert idx.search_dirs()[0] == tmp_path

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from alrun.active.invariants import check_finished, check_round, check_separation
+from alrun.active.pool import QueryRecord
 from alrun.errors import InvariantError, RunFailed
-from alrun.invariants import check_finished, check_round, check_separation
-from alrun.pool import QueryRecord
 
 COUNTER = itertools.count()
 
@@ -46,7 +46,7 @@ def test_invariants_hold_over_random_small_configs(run_cfg, initial, budget, que
 def trained(make_cfg):
     from hydra.utils import instantiate
 
-    from alrun.app import build_strategy
+    from alrun.run.experiment import build_strategy
     from alrun.seeding import Streams
 
     cfg = make_cfg("val_size=5")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from alrun.loop import Plan
-from alrun.records import RESULT_COLUMNS
+from alrun.active.loop import Plan
+from alrun.run.records import RESULT_COLUMNS
 
 METRICS = list(RESULT_COLUMNS)
 
@@ -116,10 +116,12 @@ def test_n_scored_counts_the_scored_candidates(run_cfg, strategy, subsample):
 def test_threads_setting_is_applied_and_given_back(make_cfg, tmp_path, monkeypatch):
     import torch
 
-    from alrun.app import run_experiment
+    from alrun.run.experiment import run_experiment
 
     seen = []
-    monkeypatch.setattr("alrun.loop.fit", lambda strategy, trainer: seen.append(torch.get_num_threads()))
+    monkeypatch.setattr(
+        "alrun.active.loop.fit", lambda strategy, trainer: seen.append(torch.get_num_threads())
+    )
     before = torch.get_num_threads()
     run_experiment(make_cfg("threads=2", "budget=0"), tmp_path / "t")
     assert seen == [2] and torch.get_num_threads() == before

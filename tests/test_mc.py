@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from alrun.errors import ConfigError
-from alrun.nets import MLP
+from alrun.models.nets import MLP
 from alrun.strategies import scores
 from alrun.strategies.base import QueryContext
 from alrun.strategies.mc import mc_log_probs

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from alrun.errors import ConfigError
-from alrun.nets import CNN, Classifier
+from alrun.models.nets import CNN, Classifier
 
 # (model, dataset overrides): the input shape always comes from the composed dataset
 CASES = [
@@ -45,7 +45,7 @@ def test_forward_backward_on_the_dataset_shapes(make_cfg, dataset_overrides, mod
 
 
 def test_resnet_handles_32x32_colour_images_and_has_about_78k_parameters():
-    from alrun.resnet import ResNet
+    from alrun.models.resnet import ResNet
 
     net = ResNet((3, 32, 32), 10)
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from alrun.pool import ActivePool, initial_indices
-from alrun.tensors import TensorData
+from alrun.active.pool import ActivePool, initial_indices
+from alrun.data.tensors import TensorData
 
 
 def make_pool(n: int = 20, offset: int = 100) -> ActivePool:

@@ -194,7 +194,7 @@ def test_resumed_and_base_swapped_runs_keep_their_identity(tmp_path):
 
 def test_keys_that_do_not_change_results_are_one_list():
     from alrun.cli import config_dir
-    from alrun.config import NON_RESULT_KEYS
+    from alrun.config.checks import NON_RESULT_KEYS
 
     hydra = yaml.safe_load((Path(config_dir()) / "hydra" / "default.yaml").read_text())
     assert set(hydra["job"]["config"]["override_dirname"]["exclude_keys"]) == NON_RESULT_KEYS

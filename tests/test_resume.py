@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from alrun import checkpoint
-from alrun.records import RESULT_COLUMNS
+from alrun.run import checkpoint
+from alrun.run.records import RESULT_COLUMNS
 from tests.test_cli import ALRUN
 
 SMALL = ["experiment=smoke", "budget=10", "query_size=2", "initial_size=10"]

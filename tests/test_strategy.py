@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from alrun.app import build_strategy
+from alrun.active.strategy import Strategy
+from alrun.run.experiment import build_strategy
 from alrun.seeding import Streams
-from alrun.strategy import Strategy
 
 SEED_API = [
     "query",

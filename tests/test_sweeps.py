@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from alrun.cli import MAX_DIRNAME, config_dir, job_dirname
-from alrun.records import record_failure
+from alrun.run.records import record_failure
 
 BIN = Path(sys.executable).parent
 ALRUN = shutil.which("alrun", path=str(BIN)) or "alrun"

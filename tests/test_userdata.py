@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alrun.data.files import csv, npz
 from alrun.errors import ConfigError, DataError
-from alrun.userdata import csv, npz
 
 
 def test_csv_codes_string_labels_in_sorted_order_and_drops_columns(tiny_csv):

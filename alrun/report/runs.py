@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from alrun.config import NON_RESULT_KEYS
+from alrun.config.checks import NON_RESULT_KEYS
 
 IDENTITY: tuple[str, ...] = ("dataset", "model", "setting", "strategy")
 LABELLED_GROUPS: tuple[str, ...] = ("dataset", "model", "strategy")

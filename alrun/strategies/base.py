@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from alrun.nets import Classifier
+from alrun.models.nets import Classifier
 from alrun.strategies.select import top_n
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from alrun.config import check_int
-from alrun.nets import Classifier
+from alrun.config.checks import check_int
+from alrun.models.nets import Classifier
 from alrun.strategies import scores
 from alrun.strategies.base import Acquisition, QueryContext, Selection
 from alrun.strategies.mc import mc_log_probs, require_dropout

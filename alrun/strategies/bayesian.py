@@ -11,8 +11,8 @@ from abc import abstractmethod
 
 import torch
 
-from alrun.config import check_int
-from alrun.nets import Classifier
+from alrun.config.checks import check_int
+from alrun.models.nets import Classifier
 from alrun.strategies import scores
 from alrun.strategies.base import QueryContext, ScoreAcquisition
 from alrun.strategies.mc import mc_log_probs, require_dropout

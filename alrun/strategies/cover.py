@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.neighbors import radius_neighbors_graph
 
-from alrun.config import check_number
+from alrun.config.checks import check_number
 from alrun.errors import ConfigError
 from alrun.strategies.base import Acquisition, QueryContext, Selection
 from alrun.strategies.embeddings import features, labelled_features

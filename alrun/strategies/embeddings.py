@@ -11,7 +11,7 @@ Each function derives its quantity once per query through :meth:`QueryContext.ca
 * :func:`gradient_embeddings`: the explicit ``[N, C·D]`` matrix (for small pools and checks).
 
 The candidates' features and log-probabilities come from one pass (``forward = head(embed(x))``
-for every :class:`~alrun.nets.Classifier`), so a strategy that needs both pays one forward pass.
+for every :class:`~alrun.models.nets.Classifier`), so a strategy that needs both pays one forward pass.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alrun.config import check_int
+from alrun.config.checks import check_int
 from alrun.strategies import clusters, scores
 from alrun.strategies.base import Acquisition, QueryContext, Selection
 from alrun.strategies.embeddings import features, labelled_features

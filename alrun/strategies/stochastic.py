@@ -18,9 +18,9 @@ import math
 
 import torch
 
-from alrun.config import check_number
+from alrun.config.checks import check_number
 from alrun.errors import ConfigError
-from alrun.nets import Classifier
+from alrun.models.nets import Classifier
 from alrun.strategies.base import Acquisition, QueryContext, ScoreAcquisition, Selection
 from alrun.strategies.select import top_n
 

@@ -8,16 +8,16 @@ import dataclasses
 import numpy as np
 import torch
 
-from alrun.nets import Classifier
-from alrun.pool import ActivePool, QueryRecord, initial_indices, subset_to_candidates
-from alrun.safety import maybe_die
+from alrun.active.pool import ActivePool, QueryRecord, initial_indices, subset_to_candidates
+from alrun.models.nets import Classifier
+from alrun.run.safety import maybe_die
 from alrun.seeding import Streams
 from alrun.strategies import Acquisition, QueryContext, Selection
 from alrun.strategies.select import subsample
 
 
 class Querying:
-    """Mixin of :class:`~alrun.strategy.Strategy` that picks and labels items."""
+    """Mixin of :class:`~alrun.active.strategy.Strategy` that picks and labels items."""
 
     net: Classifier
     acquisition: Acquisition

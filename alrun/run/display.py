@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from alrun.records import METRIC_COLUMNS
+from alrun.run.records import METRIC_COLUMNS
 
 # the terminal table leaves out the query/* columns (metrics.csv has them), to stay readable
 TABLE_COLUMNS = tuple(c for c in METRIC_COLUMNS if not c.startswith("query/"))

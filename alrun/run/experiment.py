@@ -23,18 +23,18 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 import alrun
-from alrun import checkpoint
-from alrun.checkpoint import Checkpointer, RunState
-from alrun.config import check_pool_size
-from alrun.datasets import Splits, hold_out
-from alrun.display import Display
+from alrun.active.loop import Plan, RunObserver, run_loop
+from alrun.active.pool import ActivePool
+from alrun.active.strategy import Strategy
+from alrun.config.checks import check_pool_size
+from alrun.config.instantiation import instantiate_checked
+from alrun.data.splits import Splits, hold_out
 from alrun.errors import ConfigError
-from alrun.instantiation import instantiate_checked
-from alrun.loop import Plan, RunObserver, run_loop
-from alrun.pool import ActivePool
-from alrun.records import RunFolder
+from alrun.run import checkpoint
+from alrun.run.checkpoint import Checkpointer, RunState
+from alrun.run.display import Display
+from alrun.run.records import RunFolder
 from alrun.seeding import Streams
-from alrun.strategy import Strategy
 
 
 @dataclass

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from alrun.datacheck import check_classes, encode_labels
+from alrun.data.checks import check_classes, encode_labels
 from alrun.errors import ConfigError, DataError
-from alrun.tensors import TensorData
+from alrun.data.tensors import TensorData
 
 SCALINGS = ("none", "standardize", "normalize")
 
@@ -132,7 +132,7 @@ def split_arrays(
         name: dataset name for records.
         x: inputs, first axis = items.
         y: class labels; coded ``0 .. C-1`` in sorted order of their values
-            (:func:`~alrun.datacheck.encode_labels`), so ``n_classes`` is the number of distinct labels.
+            (:func:`~alrun.data.checks.encode_labels`), so ``n_classes`` is the number of distinct labels.
         test_fraction: share of items held out as the fixed test set.
         split_seed: seed of the split (kept fixed across runs so every run tests on the same items).
         scaling: ``none``, ``standardize`` or ``normalize`` (fitted on the training portion).
@@ -143,24 +143,6 @@ def split_arrays(
     check_classes(source or name, y, classes)
     tr, te = stratified_rows(source or name, y, test_fraction, split_seed)
     return assemble(name, (x[tr], y[tr], tr), (x[te], y[te], te), len(classes), scaling)
-
-
-def digits(
-    test_fraction: float = 0.25, split_seed: int = 0, scaling: str = "none", images: bool = False
-) -> Splits:
-    """scikit-learn's 8x8 handwritten digits (1,797 items, 10 classes), pixels scaled by 1/16.
-
-    Args:
-        test_fraction: share held out as the test set (0.25 gives a 1,347-item pool, 450 test).
-        split_seed: seed of the stratified split.
-        scaling: further scaling (``none`` keeps pixels in ``[0, 1]``).
-        images: items of shape ``[1, 8, 8]`` (for ``model=cnn``/``resnet``) instead of 64 features.
-    """
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = bunch.images[:, None] if images else bunch.data
-    return split_arrays("digits", x / 16.0, bunch.target, test_fraction, split_seed, scaling)
 
 
 def hold_out(data: TensorData, size: int, seed: int) -> tuple[TensorData, TensorData]:

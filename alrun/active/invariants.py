@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from alrun.active.pool import QueryRecord
+from alrun.active.strategy import Strategy
 from alrun.errors import InvariantError
-from alrun.pool import QueryRecord
-from alrun.strategy import Strategy
 
 
 def _require(condition: bool, message: str) -> None:

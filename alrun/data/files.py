@@ -2,7 +2,7 @@
 
 Without a separate test set, a seeded stratified ``test_fraction`` of the items becomes the test
 set (``split_seed`` stays fixed across run seeds). Labels of any type are coded ``0 .. C-1`` in
-sorted order of their values (:func:`alrun.datacheck.encode_labels`). Every problem with a file
+sorted order of their values (:func:`alrun.data.checks.encode_labels`). Every problem with a file
 is one :class:`~alrun.errors.DataError` line that names the file.
 """
 
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alrun.datacheck import check_classes, check_features, check_rows, encode_labels
-from alrun.datasets import Splits, assemble, split_arrays
+from alrun.data.checks import check_classes, check_features, check_rows, encode_labels
+from alrun.data.splits import Splits, assemble, split_arrays
 from alrun.errors import ConfigError, DataError
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alrun.datasets import Splits, assemble, stratified_rows
+from alrun.data.splits import Splits, assemble, stratified_rows
 from alrun.errors import ConfigError, DataError
 
 SYSTEM_DIR = Path("/usr/share/datasets")
@@ -30,7 +30,7 @@ FILES = {
 
 def checkout_data_dir() -> Path:
     """The ``data/`` folder of alrun's checkout (next to ``configs/``)."""
-    return Path(__file__).resolve().parent.parent / "data"
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 def search_dirs(root: str | None = None) -> list[Path]:

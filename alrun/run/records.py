@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from alrun.safety import deferred_interrupt, die, fault_point
+from alrun.run.safety import deferred_interrupt, die, fault_point
 
 METRIC_COLUMNS: tuple[str, ...] = (
     "round",

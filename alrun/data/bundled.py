@@ -1,7 +1,7 @@
 """Tabular datasets that ship inside scikit-learn (no download), and a synthetic generator.
 
 Each builder is the ``_target_`` of one ``configs/dataset/*.yaml``; features are standardised
-with training-portion statistics by default (``scaling``, see :mod:`alrun.datasets`).
+with training-portion statistics by default (``scaling``, see :mod:`alrun.data.splits`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from alrun.datasets import Splits, split_arrays
+from alrun.data.splits import Splits, split_arrays
 from alrun.errors import ConfigError
 
 
@@ -20,6 +20,24 @@ def _sklearn(
     return split_arrays(
         name, bunch.data, bunch.target, test_fraction, split_seed, scaling, source=f"sklearn {name}"
     )
+
+
+def digits(
+    test_fraction: float = 0.25, split_seed: int = 0, scaling: str = "none", images: bool = False
+) -> Splits:
+    """scikit-learn's 8x8 handwritten digits (1,797 items, 10 classes), pixels scaled by 1/16.
+
+    Args:
+        test_fraction: share held out as the test set (0.25 gives a 1,347-item pool, 450 test).
+        split_seed: seed of the stratified split.
+        scaling: further scaling (``none`` keeps pixels in ``[0, 1]``).
+        images: items of shape ``[1, 8, 8]`` (for ``model=cnn``/``resnet``) instead of 64 features.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = bunch.images[:, None] if images else bunch.data
+    return split_arrays("digits", x / 16.0, bunch.target, test_fraction, split_seed, scaling)
 
 
 def iris(test_fraction: float = 0.25, split_seed: int = 0, scaling: str = "standardize") -> Splits:

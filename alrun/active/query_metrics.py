@@ -1,4 +1,4 @@
-"""Per-round facts about a query, computed from its :class:`~alrun.pool.QueryRecord` for any strategy.
+"""Per-round facts about a query, computed from its :class:`~alrun.active.pool.QueryRecord` for any strategy.
 
 * ``query/n_scored``: candidates the strategy scored (the unlabelled pool, or ``pool_subsample`` of it);
 * ``query/score_mean``: mean score of the queried batch (the scores in ``queries.csv``);
@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from alrun.pool import ActivePool, QueryRecord
+from alrun.active.pool import ActivePool, QueryRecord
 
 
 def _mean(values: np.ndarray | None) -> float:

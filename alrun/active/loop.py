@@ -16,10 +16,10 @@ from typing import Any, Protocol
 import lightning.pytorch as pl
 from lightning.pytorch.trainer.states import TrainerStatus
 
-from alrun.invariants import check_finished, check_round, check_separation
-from alrun.pool import QueryRecord
-from alrun.query_metrics import query_metrics
-from alrun.strategy import Strategy
+from alrun.active.invariants import check_finished, check_round, check_separation
+from alrun.active.pool import QueryRecord
+from alrun.active.query_metrics import query_metrics
+from alrun.active.strategy import Strategy
 
 
 @dataclass(frozen=True)

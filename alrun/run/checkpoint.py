@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from alrun.config import NON_RESULT_KEYS
-from alrun.pool import QueryRecord
-from alrun.safety import deferred_interrupt, maybe_die
+from alrun.active.pool import QueryRecord
+from alrun.config.checks import NON_RESULT_KEYS
+from alrun.run.safety import deferred_interrupt, maybe_die
 
 FILENAME = "checkpoint.pt"
 IGNORED_KEYS = NON_RESULT_KEYS

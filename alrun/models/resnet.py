@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from alrun.errors import ConfigError
-from alrun.nets import Classifier, check_dropout, image_shape, maybe_dropout
+from alrun.models.nets import Classifier, check_dropout, image_shape, maybe_dropout
 
 
 class BasicBlock(nn.Module):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from alrun.tensors import TensorData
+from alrun.data.tensors import TensorData
 
 UNLABELLED = -1
 

@@ -18,15 +18,15 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
+from alrun.active.pool import ActivePool
+from alrun.active.querying import Querying
+from alrun.data.tensors import ChunkBatches, ShuffledBatches, TensorData, epoch_slices
 from alrun.errors import ConfigError, RunFailed
-from alrun.inference import batch_metrics, evaluate
-from alrun.nets import Classifier
-from alrun.pool import ActivePool
-from alrun.querying import Querying
-from alrun.safety import maybe_die
+from alrun.models.nets import Classifier
+from alrun.run.safety import maybe_die
 from alrun.seeding import Streams, torch_global_seed
 from alrun.strategies import Acquisition
-from alrun.tensors import ChunkBatches, ShuffledBatches, TensorData, epoch_slices
+from alrun.training.inference import batch_metrics, evaluate
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 
@@ -46,7 +46,7 @@ class Strategy(Querying, pl.LightningModule):
     """Pool-based active learning as a LightningModule (deeplay's ``Strategy`` API).
 
     Args:
-        net_factory: builds a fresh :class:`~alrun.nets.Classifier` (called under a seeded scope).
+        net_factory: builds a fresh :class:`~alrun.models.nets.Classifier` (called under a seeded scope).
         acquisition: the query rule (the ``strategy`` config group).
         train_pool: the training pool.
         test: the fixed test set (never queried).

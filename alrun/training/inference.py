@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.functional.classification import multiclass_accuracy
 
-from alrun.tensors import ChunkBatches, TensorData
+from alrun.data.tensors import ChunkBatches, TensorData
 
 
 def batch_metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

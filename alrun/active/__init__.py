@@ -1,0 +1,1 @@
+"""The active-learning core: pool state, the Strategy (deeplay's API), querying and the loop."""

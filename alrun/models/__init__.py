@@ -1,0 +1,1 @@
+"""Models: plain ``torch.nn`` classifiers (no Lightning here)."""

@@ -1,0 +1,1 @@
+"""Training and inference: how each round's model is fitted and evaluated."""
