@@ -21,9 +21,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from alrun import cli_early
 from alrun.config.checks import unknown_key, validate
 from alrun.errors import ConfigError, RunFailed, UserError
 from alrun.run.records import record_failure
+from alrun.run.threads import prefer_passive_waiting
 
 MAX_DIRNAME = 200  # characters; file systems refuse names over 255 bytes
 
@@ -136,11 +138,28 @@ def resume_argv(argv: list[str]) -> list[str]:
     return recorded + argv
 
 
+def answer_early(argv: list[str]) -> bool:
+    """Before Hydra starts (``alrun.cli_early``): print ``--help`` from the config folder (``True``),
+    or refuse a bad top-level value with a ConfigError; else ``False``, and Hydra takes over (its
+    own listing of groups, where it needs one, builds its repository once)."""
+    text = cli_early.fast_help(argv, config_dir())
+    if text is not None:
+        print(text)
+        return True
+    if cli_early.lists_groups(argv):
+        cli_early.build_repository_once()
+    cli_early.check_values(argv, config_dir(), validate)
+    return False
+
+
 def main() -> None:
     """Entry point of the ``alrun`` console script."""
+    prefer_passive_waiting()  # before torch loads its OpenMP runtime (alrun.run.threads)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, to be printed as one line
     try:
         sys.argv = sys.argv[:1] + resume_argv(sys.argv[1:])
+        if answer_early(sys.argv[1:]):
+            return
         _task()
     except (UserError, RunFailed, OSError, HydraException, OmegaConfBaseException) as exc:
         fail(exc)

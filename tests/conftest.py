@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+# before torch loads OpenMP: waiting threads sleep, as in the `alrun` command (alrun.run.threads)
+os.environ["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pytest
@@ -46,6 +50,28 @@ def run_cfg(make_cfg: Callable[..., DictConfig], tmp_path: Path) -> Callable[...
         return pd.read_csv(tmp_path / folder / "metrics.csv").to_dict("records")
 
     return _run
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--cpu-hog N``: run the tests with N CPU-bound processes beside them (a busy machine)."""
+    parser.addoption("--cpu-hog", type=int, default=0, help="CPU-bound processes beside the tests")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cpu_hog(request: pytest.FixtureRequest) -> Iterator[None]:
+    from load_helpers import cpu_hog as hog
+
+    with hog(request.config.getoption("--cpu-hog")):
+        yield
+
+
+@pytest.fixture
+def cpu_hog() -> Iterator[None]:
+    """One CPU-bound process beside the test (for the properties that must hold under load)."""
+    from load_helpers import cpu_hog as hog
+
+    with hog(1):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -33,6 +33,12 @@ def test_large_pool_benchmark_runs():
 
 
 @pytest.mark.slow
+def test_threads_benchmark_runs():
+    out = run("bench_threads.py", "--tiny", "--workloads", "digits", "--policies", "1,2-passive")
+    assert "| digits | 2-passive |" in out and "load average at end" in out
+
+
+@pytest.mark.slow
 def test_startup_benchmark_runs():
     out = run("bench_startup.py", "--tiny")
-    assert "`alrun --help` wall" in out and "peak RSS" in out
+    assert "| `alrun --help` |" in out and "peak RSS" in out

@@ -47,6 +47,15 @@ def test_same_seed_gives_bit_identical_metrics(run_cfg):
     assert same_metrics(a, b)
 
 
+def test_same_seed_and_two_threads_give_bit_identical_metrics_beside_a_cpu_hog(run_cfg, cpu_hog):
+    import torch
+
+    torch.set_num_threads(2)  # the autouse fixture puts one thread back afterwards
+    a = run_cfg("seed=3", folder="a")
+    b = run_cfg("seed=3", folder="b")
+    assert same_metrics(a, b)
+
+
 def test_different_seeds_differ(run_cfg):
     a = run_cfg("seed=1", folder="a")
     b = run_cfg("seed=2", folder="b")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from load_helpers import cpu_hog
 
 from alrun.run import checkpoint
 from alrun.run.records import RESULT_COLUMNS
@@ -83,6 +84,19 @@ def test_killed_run_resumes_bit_identically(tmp_path, tmp_path_factory, args, fa
     assert (folder / "queries.csv").read_bytes() == (ref / "queries.csv").read_bytes()
     info = json.loads((folder / "run.json").read_text())
     assert saved > 0 and info["status"] == "finished" and info["resumed_at_round"] == saved
+
+
+LOAD_ARGS = ("reset=snapshot", "strategy=margin", "threads=2")
+
+
+def test_killed_run_resumes_bit_identically_beside_a_cpu_hog(tmp_path, tmp_path_factory):
+    """Two torch threads, the killed run and its resumption with a CPU-bound process beside them:
+    the same metrics as the uninterrupted run made without it."""
+    ref = reference(tmp_path_factory, *LOAD_ARGS)
+    with cpu_hog():
+        folder, saved = kill_and_resume(tmp_path, LOAD_ARGS, "fit@2")
+    assert metric_text(folder) == metric_text(ref) and saved > 0
+    assert json.loads((folder / "run.json").read_text())["threads"] == 2
 
 
 def test_finished_run_is_not_run_again(tmp_path_factory):

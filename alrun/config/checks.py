@@ -99,11 +99,24 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for key in BOOLEANS:
         if not isinstance(cfg[key], bool):
             raise ConfigError(f"{key}={cfg[key]!r} is not allowed (choose from: true, false)")
-    if cfg.get("threads") is not None:
-        check_int("threads", cfg["threads"], 1)
+    check_threads(cfg.get("threads"))
     if cfg.get("resume") is not None and not isinstance(cfg["resume"], str):
         raise ConfigError(f"resume={cfg['resume']!r} is not allowed (a run folder path, or null)")
     check_pool_subsample(cfg["pool_subsample"], cfg["query_size"])
+
+
+MAX_THREADS = 1024
+
+
+def check_threads(value: Any) -> None:
+    """``threads`` is ``auto``, null (torch's default) or an integer from 1 to :data:`MAX_THREADS`."""
+    allowed = f"(allowed: auto, null or integers from 1 to {MAX_THREADS})"
+    if value is None or value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"threads={value!r} is not allowed {allowed}")
+    if not 1 <= value <= MAX_THREADS:
+        raise ConfigError(f"threads={value} is out of range {allowed}")
 
 
 def check_pool_subsample(value: Any, query_size: int) -> None:

@@ -30,7 +30,7 @@ from alrun.config.checks import check_pool_size
 from alrun.config.instantiation import instantiate_checked
 from alrun.data.splits import Splits, hold_out
 from alrun.errors import ConfigError
-from alrun.run import checkpoint
+from alrun.run import checkpoint, threads
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.records import RunFolder
@@ -46,6 +46,7 @@ class Experiment:
     plan: Plan
     observers: list[RunObserver]
     state: RunState
+    threads: int  # torch CPU threads for the run (`threads` in the config, resolved)
 
 
 def quiet_lightning() -> None:
@@ -55,6 +56,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    # alrun runs its jobs itself (hydra/launcher=slurm for a cluster): Lightning's srun hint does not apply
+    warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system.*")
 
 
 def git_commit() -> str | None:
@@ -125,9 +128,11 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
 def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Experiment:
     """Instantiate the run's objects from the composed config (and restore ``state`` when resuming)."""
     streams = Streams(cfg.seed)
-    strategy = build_strategy(cfg, instantiate_checked(cfg.dataset, "dataset"), streams)
+    splits = instantiate_checked(cfg.dataset, "dataset")
+    strategy = build_strategy(cfg, splits, streams)
+    n_threads = threads.resolve(cfg.threads, strategy.net, splits.input_shape, cfg.batch_size)
     state = state or RunState(config=resolved(cfg), strategy={})
-    folder = RunFolder(run_dir, run_meta(cfg))
+    folder = RunFolder(run_dir, {**run_meta(cfg), "threads": n_threads})
     if state.rounds_done:
         checkpoint.load_strategy_state(strategy, state.strategy)
         folder.restore(
@@ -149,7 +154,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
 
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
     observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy, state), display]
-    return Experiment(strategy, make_trainer, plan, observers, state)
+    return Experiment(strategy, make_trainer, plan, observers, state, n_threads)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -193,12 +198,11 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
         return float(state.rows[-1]["test/acc"])
     if state.rounds_done:
         console.print(f"resuming {run_dir} at round {state.rounds_done}")
-    threads = torch.get_num_threads()
+    before = torch.get_num_threads()
     try:
-        if cfg.get("threads"):
-            torch.set_num_threads(cfg.threads)
         exp = build(cfg, run_dir, state)
+        torch.set_num_threads(exp.threads)
         row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
     finally:
-        torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
+        torch.set_num_threads(before)  # a sweep's next job starts from the same setting
     return float((row or state.rows[-1])["test/acc"])

@@ -1,0 +1,122 @@
+"""The ``threads`` setting: its values, what ``auto`` picks, and OpenMP's wait policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from alrun.config.checks import MAX_THREADS, check_threads
+from alrun.errors import ConfigError
+from alrun.models.nets import MLP
+from alrun.run import threads
+from tests.test_cli import ALRUN
+
+
+@pytest.mark.parametrize("value", ["auto", None, 1, 2, MAX_THREADS])
+def test_allowed_thread_settings(value):
+    check_threads(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "threads=0 is out of range"),
+        (-1, "threads=-1 is out of range"),
+        (MAX_THREADS + 1, f"threads={MAX_THREADS + 1} is out of range"),
+        (10**30, f"threads={10**30} is out of range"),
+        ("10**30", "threads='10**30' is not allowed"),
+        ("many", "threads='many' is not allowed"),
+        (True, "threads=True is not allowed"),
+        (1.5, "threads=1.5 is not allowed"),
+    ],
+)
+def test_bad_thread_settings_name_the_value_and_the_choices(value, message):
+    with pytest.raises(ConfigError) as err:
+        check_threads(value)
+    assert str(err.value) == f"{message} (allowed: auto, null or integers from 1 to {MAX_THREADS})"
+
+
+def test_a_huge_thread_count_is_one_line_and_exit_2(tmp_path):
+    out = subprocess.run(
+        [ALRUN, "experiment=smoke", f"threads={10**30}", f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"alrun: error: threads={10**30} is out of range (allowed: auto, null or integers from 1 to 1024)"
+    ]
+    assert not (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_forward_flops_count_linear_and_convolution_layers():
+    mlp = MLP(input_shape=(784,), n_classes=10, hidden=[512, 512])
+    assert threads.forward_flops(mlp, (784,)) == 2 * (784 * 512 + 512 * 512 + 512 * 10)
+    conv = nn.Sequential(nn.Conv2d(1, 8, 3), nn.Flatten(), nn.Linear(8 * 26 * 26, 10))
+    assert threads.forward_flops(conv, (1, 28, 28)) == 2 * (8 * 26 * 26 * 9 + 8 * 26 * 26 * 10)
+
+
+def test_forward_flops_leave_the_net_as_it_was():
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 2))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rng = torch.get_rng_state()
+    threads.forward_flops(net, (4,))
+    assert net.training and torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+def test_auto_gives_a_small_model_one_thread_and_a_large_one_torchs_default(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    small = MLP(input_shape=(64,), n_classes=10, hidden=[64, 64])  # the default digits model
+    large = MLP(input_shape=(784,), n_classes=10, hidden=[512, 512])
+    assert threads.resolve("auto", small, (64,), 32) == 1
+    assert threads.resolve("auto", large, (784,), 64) == 8
+    assert threads.resolve(None, small, (64,), 32) == 8
+    assert threads.resolve(3, large, (784,), 64) == 3
+
+
+def test_the_thread_count_is_written_to_run_json(make_cfg, tmp_path):
+    from alrun.run.experiment import run_experiment
+
+    run_experiment(make_cfg("budget=0"), tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["threads"] == 1
+
+
+PROBE = (
+    "import os; from alrun.run.threads import prefer_passive_waiting as p; "
+    "print(p(), os.environ.get('OMP_WAIT_POLICY'))"
+)
+
+
+@pytest.mark.parametrize(
+    ("setup", "env", "expected"),
+    [
+        ("", {}, "True PASSIVE"),
+        ("", {"OMP_WAIT_POLICY": "ACTIVE"}, "True ACTIVE"),  # the user's own setting stays
+        ("import torch; ", {}, "False None"),  # too late: torch's OpenMP runtime read it already
+    ],
+)
+def test_openmp_threads_wait_passively_unless_told_otherwise(setup, env, expected):
+    environ = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run(
+        [sys.executable, "-c", setup + PROBE], capture_output=True, text=True, env={**environ, **env}
+    )
+    assert out.stdout.split() == expected.split(), out.stderr
+
+
+def test_the_cli_sets_the_wait_policy_before_anything_imports_torch():
+    code = (
+        "import sys; sys.argv = ['alrun', '--help']; from alrun.cli import main; main(); "
+        "import os; print('torch' in sys.modules, os.environ['OMP_WAIT_POLICY'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split()[-2:] == ["False", "PASSIVE"], out.stderr
