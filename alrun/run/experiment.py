@@ -12,6 +12,7 @@ import logging
 import platform
 import subprocess
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from alrun.active.loop import Plan, RunObserver, run_loop
 from alrun.active.pool import ActivePool
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
-from alrun.config.instantiation import instantiate_checked
+from alrun.config.instantiation import checked_calls, instantiate_checked
 from alrun.data.splits import Splits, hold_out
 from alrun.errors import ConfigError
 from alrun.run import checkpoint
@@ -55,6 +56,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system.*")
 
 
 def git_commit() -> str | None:
@@ -104,7 +106,9 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
     check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
     net_factory = functools.partial(
-        instantiate_checked(cfg.model, "model"), input_shape=splits.input_shape, n_classes=splits.n_classes
+        checked_calls(instantiate_checked(cfg.model, "model"), cfg.model, "model"),
+        input_shape=splits.input_shape,
+        n_classes=splits.n_classes,
     )
     return Strategy(
         net_factory=net_factory,
@@ -122,14 +126,39 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     )
 
 
+def check_same_data(cfg: DictConfig, run_dir: Path, state: RunState, digest: str) -> None:
+    """Refuse to resume a run on data other than those its checkpoint was made on."""
+    if state.data_hash != digest:
+        where = cfg.dataset.get("path") or cfg.dataset.get("root") or cfg.dataset.get("_target_")
+        raise ConfigError(
+            f"{run_dir} holds a run made on other data, refusing to resume it (dataset {where}: hash "
+            f"{digest} now, {state.data_hash} in its checkpoint); allowed: the run's own data, or a new folder"
+        )
+
+
+def restore_strategy(strategy: Strategy, run_dir: Path, state: RunState) -> None:
+    """Load the checkpoint's strategy state; one line if it does not fit this run."""
+    try:
+        checkpoint.load_strategy_state(strategy, state.strategy)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        problem = " ".join(str(exc).split())[:200]
+        raise checkpoint.damaged(run_dir / checkpoint.FILENAME, f"its strategy state: {problem}") from None
+
+
 def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Experiment:
-    """Instantiate the run's objects from the composed config (and restore ``state`` when resuming)."""
+    """Instantiate the run's objects from the composed config (and restore ``state`` when resuming).
+
+    Nothing is written here: files are written once the run starts (``run_loop``).
+    """
     streams = Streams(cfg.seed)
-    strategy = build_strategy(cfg, instantiate_checked(cfg.dataset, "dataset"), streams)
+    splits = instantiate_checked(cfg.dataset, "dataset")
+    digest = checkpoint.data_hash(splits.train, splits.test)
+    strategy = build_strategy(cfg, splits, streams)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(run_dir, run_meta(cfg))
     if state.rounds_done:
-        checkpoint.load_strategy_state(strategy, state.strategy)
+        check_same_data(cfg, run_dir, state, digest)
+        restore_strategy(strategy, run_dir, state)
         folder.restore(
             state.rows,
             state.records,
@@ -147,6 +176,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     def make_trainer() -> pl.Trainer:
         return trainer_partial(callbacks=[*user_callbacks, *display.callbacks()])
 
+    state.data_hash = digest
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
     observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy, state), display]
     return Experiment(strategy, make_trainer, plan, observers, state)
@@ -183,11 +213,18 @@ def prepare_state(cfg: DictConfig, run_dir: Path) -> RunState:
     return state
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
-    """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers)."""
+def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] | None = None) -> float:
+    """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers).
+
+    Args:
+        cfg: the composed run config.
+        run_dir: the run folder.
+        started: called once everything is built and checked, just before the run starts writing its
+            files (the CLI's guard of the run folder: a command refused before then leaves no trace).
+    """
     quiet_lightning()
     state = prepare_state(cfg, run_dir)
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     if state.finished:
         console.print(f"already finished: {run_dir} (remove its checkpoint.pt to run it again)")
         return float(state.rows[-1]["test/acc"])
@@ -198,6 +235,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         exp = build(cfg, run_dir, state)
+        if started is not None:
+            started()
         row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
     finally:
         torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
