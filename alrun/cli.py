@@ -85,8 +85,14 @@ def _task(cfg: DictConfig) -> float:
         from alrun.run.experiment import run_experiment  # heavy imports only once a run really starts
 
         return run_experiment(cfg, run_dir, started=guard.commit)
+    except KeyboardInterrupt:
+        if guard is not None and guard.committed:  # stopped before the run could record it
+            record_failure(run_dir, interrupt_name(), status="interrupted", seed=cfg.get("seed"))
+        raise
     except Exception as exc:
         error = known_error(exc)
+        if guard is not None and guard.committed and not multirun:
+            record_failure(run_dir, describe(error or exc), seed=cfg.get("seed"))
         if multirun:
             if guard is not None:  # the job's run.json says it failed; the sweep goes on with the others
                 record_failure(run_dir, describe(error or exc), seed=cfg.get("seed"))
@@ -168,7 +174,7 @@ def read_overrides(path: Path) -> list[Any]:
     try:
         recorded = OmegaConf.to_container(OmegaConf.load(path))
     except Exception as exc:
-        problem = " ".join(str(exc).split())[:160]
+        problem = (str(exc).strip().splitlines() or [""])[0][:160]
         raise ConfigError(f"{path} is not a list of overrides ({type(exc).__name__}: {problem})") from None
     if not isinstance(recorded, list) or not all(isinstance(o, str) for o in recorded):
         raise ConfigError(f"{path} is not a list of overrides (it holds a {type(recorded).__name__})")

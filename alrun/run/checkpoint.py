@@ -93,8 +93,10 @@ def _load_problem(exc: Exception) -> str:
     """Why ``torch.load`` refused a file, in a few words."""
     if isinstance(exc, IsADirectoryError):
         return "a folder, not a file"
-    if "Weights only load failed" in str(exc):
+    if "Weights only load failed" in str(exc) and "Unsupported global" in str(exc):
         return "it holds pickled objects, not plain data; it was not loaded"
+    if "Weights only load failed" in str(exc):
+        return f"not a checkpoint file: {type(exc).__name__}"
     first = (str(exc).strip().splitlines() or [""])[0]
     return f"cannot read it: {type(exc).__name__}{': ' + first[:160] if first else ''}"
 

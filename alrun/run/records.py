@@ -187,19 +187,20 @@ def query_rows(records: Iterable[Any]) -> Iterator[dict[str, Any]]:
             }
 
 
-def record_failure(folder: Path, reason: str, **facts: Any) -> None:
+def record_failure(folder: Path, reason: str, status: str = "failed", **facts: Any) -> None:
     """Mark a run that stopped before writing its ``run.json`` (a bad value, a missing file) as
-    ``failed``; a run that got as far as writing one has recorded its own status there.
+    ``failed`` (or ``interrupted``); a run that got as far as writing one has recorded its own status there.
 
     Args:
         folder: the run's output folder.
         reason: one line saying what went wrong.
+        status: ``failed`` or ``interrupted``.
         facts: more facts for ``run.json`` (the seed).
     """
     path = folder / "run.json"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {**facts, "status": "failed", "reason": reason})
+        write_json_atomic(path, {**facts, "status": status, "reason": reason})
 
 
 class RunFolder:

@@ -1,0 +1,151 @@
+"""The run folder: one process at a time, failures while writing, interrupts at start-up."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from alrun.run import records
+from alrun.run.guard import LOCK_NAME, FolderInUse, RunFolderGuard
+from tests.test_cli import ALRUN
+
+SMOKE = ["experiment=smoke", "budget=10", "query_size=2", "initial_size=10"]
+
+
+def start(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    cmd = [ALRUN, *SMOKE, *args, f"hydra.run.dir={folder}"]
+    pipe = subprocess.PIPE
+    return subprocess.Popen(
+        cmd, stdout=pipe, stderr=pipe, text=True, cwd=folder.parent, env={**os.environ, **(env or {})}
+    )
+
+
+def test_a_second_process_is_refused_while_the_first_holds_the_folder(tmp_path):
+    folder = tmp_path / "run"
+    first = start(folder, "strategy=margin", "trainer.max_epochs=300")
+    deadline = time.monotonic() + 120
+    while not (folder / "run.json").exists():  # the first run has started writing
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.05)
+    second = start(folder, "strategy=entropy")
+    _, err = second.communicate(timeout=300)
+    assert second.returncode == 2
+    assert err.strip().splitlines() == [
+        f"alrun: error: run folder {folder} is in use by another alrun process (pid {first.pid}); wait for "
+        "it to end, or choose another folder (hydra.run.dir=...)"
+    ]
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert json.loads((folder / "run.json").read_text())["status"] == "finished"
+    assert len(pd.read_csv(folder / "metrics.csv")) == 6  # whole rows, the first run's only
+    assert "strategy=margin" in (folder / ".hydra" / "overrides.yaml").read_text()
+    assert not (folder / LOCK_NAME).exists() and not list(folder.glob(".*.tmp"))
+
+
+def test_the_lock_names_its_holder_and_refused_guards_undo_only_their_own(tmp_path):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "notes.txt").write_text("x")
+    held = RunFolderGuard.open(tmp_path / "old")
+    with pytest.raises(FolderInUse, match=f"pid {os.getpid()}"):
+        RunFolderGuard.open(tmp_path / "old")
+    (tmp_path / "old" / "cli.log").write_text("")  # what Hydra adds before the run starts
+    held.release()
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["notes.txt"]
+    new = RunFolderGuard.open(tmp_path / "a" / "b" / "run")
+    sibling = tmp_path / "a" / "b" / "other"
+    sibling.mkdir()  # another run's folder, made meanwhile under the parents this guard created
+    new.release()
+    assert not (tmp_path / "a" / "b" / "run").exists() and sibling.is_dir()
+
+
+def test_a_full_disk_marks_the_run_failed_naming_the_file_and_leaves_no_temporary_file(
+    tmp_path, monkeypatch, make_cfg
+):
+    from alrun.active.loop import run_loop
+    from alrun.run.experiment import build, quiet_lightning
+
+    real_fsync = os.fsync
+
+    def full_disk(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp") and "checkpoint" in os.readlink(
+            f"/proc/self/fd/{fd}"
+        ):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    folder = tmp_path / "run"
+    quiet_lightning()
+    exp = build(make_cfg("budget=4", "query_size=2"), folder)
+    monkeypatch.setattr(records.os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left on device") as info:
+        run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers)
+    assert info.value.filename == str(folder / "checkpoint.pt")
+    status = json.loads((folder / "run.json").read_text())
+    assert status["status"] == "failed" and "checkpoint.pt" in status["reason"]
+    assert not list(folder.glob(".*.tmp")) and not (folder / "checkpoint.pt").exists()
+    assert len(pd.read_csv(folder / "metrics.csv")) == 1  # round 0's row was written before
+
+
+def test_stale_temporary_files_are_removed_when_a_run_starts(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    stale = [folder / ".checkpoint.pt.12345.tmp", folder / ".run.json.tmp", folder / ".metrics.csv.7.tmp"]
+    for path in stale:
+        path.write_text("left by a killed run")
+    (folder / ".mine.tmp").write_text("not alrun's")
+    guard = RunFolderGuard.open(folder)
+    guard.commit()
+    guard.release()
+    assert sorted(p.name for p in folder.iterdir()) == [".mine.tmp"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_during_start_up_is_one_line_and_leaves_no_folder(tmp_path, signum, code):
+    """Signals at several instants of start-up (imports, Hydra's composition, the validation phase)."""
+    for i, delay in enumerate((0.05, 0.3, 0.8, 1.5)):
+        folder = tmp_path / f"r{i}" / "run"
+        folder.parent.mkdir()
+        proc = subprocess.Popen(
+            [ALRUN, *SMOKE, f"hydra.run.dir={folder}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        time.sleep(delay)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=300)
+        if proc.returncode == 0:  # the run was over before the signal came
+            continue
+        assert proc.returncode == code, err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("alrun: interrupted"), err
+        if folder.exists():  # the run had started: it says so
+            assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_hydra_full_error_shows_the_traceback_of_the_users_code(tmp_path):
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "broken.py").write_text("import numpyy\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    args = [ALRUN, "model._target_=mypkg.broken.Net", f"hydra.run.dir={tmp_path / 'run'}"]
+    plain = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    full = subprocess.run(
+        args, capture_output=True, text=True, cwd=tmp_path, env={**env, "HYDRA_FULL_ERROR": "1"}, timeout=300
+    )
+    line = plain.stderr.strip()
+    assert plain.returncode == full.returncode == 2
+    assert line.startswith("alrun: error: model: cannot import mypkg.broken.Net: ModuleNotFoundError")
+    assert "No module named 'numpyy'" in line and "mypkg/broken.py, line 1" in line
+    assert "Traceback" in full.stderr and full.stderr.strip().splitlines()[-1] == line
+    assert not (tmp_path / "run").exists()
