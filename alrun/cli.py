@@ -29,7 +29,13 @@ from alrun.config.checks import unknown_key, validate
 from alrun.errors import ConfigError, RunFailed, UserError
 from alrun.run import guard as folder_guard
 from alrun.run.records import record_failure
-from alrun.run.safety import install_signal_handlers, interrupt_exit_code, interrupt_name, received_signal
+from alrun.run.safety import (
+    install_signal_handlers,
+    interrupt_exit_code,
+    interrupt_name,
+    maybe_die,
+    received_signal,
+)
 
 FULL_ERROR: list[bool] = [False]  # the user set HYDRA_FULL_ERROR=1: tracebacks with the one-line errors
 
@@ -81,6 +87,7 @@ def _task(cfg: DictConfig) -> float:
     try:
         # a single run's folder was locked before Hydra wrote into it; a sweep job locks it now
         guard = folder_guard.take(run_dir) or folder_guard.RunFolderGuard.open(run_dir, record=False)
+        maybe_die("startup", 3)
         check_config(cfg)
         from alrun.run.experiment import run_experiment  # heavy imports only once a run really starts
 
@@ -191,6 +198,7 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, to be printed as one line
     try:
         sys.argv = sys.argv[:1] + resume_argv(sys.argv[1:])
+        maybe_die("startup", 1)
         _task()
     except SystemExit:
         raise

@@ -35,6 +35,7 @@ from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.records import RunFolder
+from alrun.run.safety import maybe_die
 from alrun.seeding import Streams
 
 
@@ -235,6 +236,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] |
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         exp = build(cfg, run_dir, state)
+        maybe_die("startup", 4)
         if started is not None:
             started()
         row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)

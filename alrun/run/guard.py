@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 
 from alrun.errors import UserError
 from alrun.run.records import remove_stale_temps
+from alrun.run.safety import maybe_die
 
 LOCK_NAME = ".alrun.lock"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into its output subdir
@@ -203,3 +204,4 @@ class RunFolderCallback(Callback):
             _PENDING[folder] = RunFolderGuard.open(folder, None if subdir is None else str(subdir))
         except (UserError, OSError) as exc:
             raise Refused(exc) from None
+        maybe_die("startup", 2)
