@@ -111,7 +111,9 @@ def test_settings_are_checked_against_the_constructors_type_hints(settings, line
         check_settings({**node, **settings}, "model")
     assert str(info.value) == line
     base = {"_target_": "alrun.strategies.Bald", "consistent": 1}
-    with pytest.raises(ConfigError, match=r"strategy.base.consistent=1 is not allowed \(choose from: true, false\)"):
+    with pytest.raises(
+        ConfigError, match=r"strategy.base.consistent=1 is not allowed \(choose from: true, false\)"
+    ):
         check_settings({"_target_": "alrun.strategies.StochasticBatch", "base": base}, "strategy")
     check_settings({"_target_": "mypkg.Anything", "x": object()}, "model")  # the user's targets are theirs
 

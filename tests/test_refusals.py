@@ -29,7 +29,12 @@ from tests.test_cli import ALRUN
 
 DRIVER = Path(__file__).with_name("cli_driver.py")
 HYDRA_FILES = {".hydra/config.yaml": "seed: 7\n", ".hydra/hydra.yaml": "hydra: {}\n"}
-PLAIN = {**HYDRA_FILES, ".hydra/overrides.yaml": "- seed=7\n", "metrics.csv": "round\n0\n", "notes.txt": "x\n"}
+PLAIN = {
+    **HYDRA_FILES,
+    ".hydra/overrides.yaml": "- seed=7\n",
+    "metrics.csv": "round\n0\n",
+    "notes.txt": "x\n",
+}
 
 
 @dataclass
@@ -98,6 +103,13 @@ def edit_checkpoint(**changes: Any) -> Setup:
     return setup
 
 
+RANDOM = np.random.default_rng(0).bytes(4096)
+
+
+def seed_one(payload: Any, ctx: Ctx) -> dict[str, Any]:
+    return {**payload["config"], "seed": 1}
+
+
 def escape_names(payload: Any, ctx: Ctx) -> dict[str, str]:
     return {"../../../ESCAPED.txt": "x", str(ctx.root / "ESCAPED_ABS.txt"): "x", "config.yaml": "seed: 1\n"}
 
@@ -136,80 +148,99 @@ def killed_run_args(ctx: Ctx, folder: Path | None = None) -> list[str]:
     return ["experiment=smoke", "query_size=2", *csv_args(ctx, ctx.data)]
 
 
-NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
+def case(id: str, args: str | Any, *needles: str, where: str = "both", setup: Setup | None = None) -> Case:
+    """A row of the table: ``args`` as typed on the command line (or a function of the folder)."""
+    return Case(id, args.split() if isinstance(args, str) else args, needles, where, setup)
+
+
+def killed(id: str, setup: Setup, *needles: str, args: Any = killed_run_args) -> Case:
+    """A row run in a copy of the killed run's folder, prepared by ``setup``."""
+    return Case(id, args, needles, "run", setup)
+
+
+DAMAGED = "checkpoint.pt is damaged"
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="the message of a machine without CUDA")
 CASES: list[Any] = [
     # Hydra: unknown options, keys, flags
-    Case("flags-clash", ["-m", "strategy=random,margin", "--cfg", "job"], ("Only one of --run", "can be specified"), "fresh"),
-    Case("unknown-strategy", ["strategy=entropyy"], ("unknown strategy 'entropyy'", "entropy")),
-    Case("unknown-dataset", ["dataset=nope"], ("unknown dataset 'nope'", "digits")),
-    Case("unknown-model", ["model=nope"], ("unknown model 'nope'", "mlp")),
-    Case("unknown-key", ["budgte=100"], ("unknown config key 'budgte'", "top-level keys: batch_size, budget")),
-    Case("unknown-added-key", ["+budgte=100"], ("unknown config key 'budgte'", "top-level keys")),
-    Case("unknown-model-setting", ["+model.widht=3"], ("got an unexpected keyword argument 'widht'", "hidden, dropout")),
-    Case("unknown-optimizer-setting", ["+optimizer.momentun=0.9"], ("'momentun'", "weight_decay")),
-    Case("strategy-takes-none", ["+strategy.temperature=2"], ("Margin() takes no arguments", "takes no settings")),
-    Case("unknown-group-key", ["strategy.tempreature=2"], ("unknown config key 'strategy.tempreature'", "--cfg job")),
-    # alrun's top-level keys
-    Case("budget-negative", ["budget=-5"], ("budget=-5", "integers >= 0")),
-    Case("budget-text", ["budget=abc"], ("budget='abc'", "integers >= 0")),
-    Case("query-size-zero", ["query_size=0"], ("query_size=0", "integers >= 1")),
-    Case("reset-choice", ["reset=sometimes"], ("reset='sometimes'", "snapshot, scratch, warm")),
-    Case("progress-text", ["progress=no"], ("progress='no'", "true, false")),
-    # settings that reach torch and Lightning (issue 13, item 5)
-    Case("lr-negative", ["optimizer.lr=-1"], ("optimizer.lr=-1", "Invalid learning rate")),
-    Case("lr-text", ["optimizer.lr=abc"], ("optimizer.lr='abc' is not a number",)),
-    Case("lr-null", ["optimizer.lr=null"], ("optimizer.lr=null is not a number",)),
-    Case("momentum-negative", ["optimizer=sgd", "optimizer.momentum=-1"], ("optimizer.momentum=-1", "momentum")),
-    Case("precision-text", ["trainer.precision=foo"], ("trainer.precision='foo'", "bf16-mixed")),
-    Case("precision-17", ["trainer.precision=17"], ("trainer.precision=17", "32-true")),
-    Case("max-epochs-text", ["trainer.max_epochs=abc"], ("trainer.max_epochs='abc'", "integers >= 1")),
-    Case("max-epochs-zero", ["trainer.max_epochs=0"], ("trainer.max_epochs=0", "integers >= 1")),
-    Case("max-epochs-negative", ["trainer.max_epochs=-5"], ("trainer.max_epochs=-5", "integers >= 1")),
-    pytest.param(
-        Case("gpu-without-cuda", ["trainer=gpu"], ("trainer.accelerator=gpu", "no CUDA device", "trainer=cpu")),
-        marks=NO_CUDA,
+    case(
+        "flags-clash", "-m strategy=random,margin --cfg job", "Only one of --run", "specified", where="fresh"
     ),
-    Case("dropout-text", ["model.dropout=abc"], ("model.dropout='abc' is not a number",)),
-    Case("dropout-null", ["model.dropout=null"], ("model.dropout=null is not a number",)),
-    Case("hidden-negative", ["model.hidden=[-5]"], ("model.hidden=[-5] is out of range", "integers >= 1")),
-    Case("hidden-text", ["model.hidden=abc"], ("model.hidden='abc' is not a list", "lists of integers")),
-    Case("hidden-int", ["model.hidden=64"], ("model.hidden=64 is not a list",)),
-    Case("offset-zero", ["strategy=power_margin", "strategy.offset=0"], ("strategy.offset=0", "strategy.offset >= 1")),
+    case("unknown-strategy", "strategy=entropyy", "unknown strategy 'entropyy'", "entropy"),
+    case("unknown-dataset", "dataset=nope", "unknown dataset 'nope'", "digits"),
+    case("unknown-model", "model=nope", "unknown model 'nope'", "mlp"),
+    case("unknown-key", "budgte=100", "unknown config key 'budgte'", "top-level keys: batch_size, budget"),
+    case("unknown-added-key", "+budgte=100", "unknown config key 'budgte'", "top-level keys"),
+    case("unknown-model-setting", "+model.widht=3", "unexpected keyword argument 'widht'", "hidden, dropout"),
+    case("unknown-optimizer-setting", "+optimizer.momentun=0.9", "'momentun'", "weight_decay"),
+    case("strategy-takes-none", "+strategy.temperature=2", "Margin() takes no arguments", "no settings"),
+    case("unknown-group-key", "strategy.tempreature=2", "unknown config key 'strategy.tempreature'", "--cfg"),
+    # alrun's top-level keys
+    case("budget-negative", "budget=-5", "budget=-5", "integers >= 0"),
+    case("budget-text", "budget=abc", "budget='abc'", "integers >= 0"),
+    case("query-size-zero", "query_size=0", "query_size=0", "integers >= 1"),
+    case("reset-choice", "reset=sometimes", "reset='sometimes'", "snapshot, scratch, warm"),
+    case("progress-text", "progress=no", "progress='no'", "true, false"),
+    # settings that reach torch and Lightning (issue 13, item 5)
+    case("lr-negative", "optimizer.lr=-1", "optimizer.lr=-1", "Invalid learning rate"),
+    case("lr-text", "optimizer.lr=abc", "optimizer.lr='abc' is not a number"),
+    case("lr-null", "optimizer.lr=null", "optimizer.lr=null is not a number"),
+    case("momentum-negative", "optimizer=sgd optimizer.momentum=-1", "optimizer.momentum=-1", "momentum"),
+    case("precision-text", "trainer.precision=foo", "trainer.precision='foo'", "bf16-mixed"),
+    case("precision-17", "trainer.precision=17", "trainer.precision=17", "32-true"),
+    case("max-epochs-text", "trainer.max_epochs=abc", "trainer.max_epochs='abc'", "integers >= 1"),
+    case("max-epochs-zero", "trainer.max_epochs=0", "trainer.max_epochs=0", "integers >= 1"),
+    case("max-epochs-negative", "trainer.max_epochs=-5", "trainer.max_epochs=-5", "integers >= 1"),
+    pytest.param(
+        case("gpu-no-cuda", "trainer=gpu", "accelerator=gpu", "no CUDA device", "trainer=cpu"), marks=NO_CUDA
+    ),
+    case("dropout-text", "model.dropout=abc", "model.dropout='abc' is not a number"),
+    case("dropout-null", "model.dropout=null", "model.dropout=null is not a number"),
+    case("hidden-negative", "model.hidden=[-5]", "model.hidden=[-5] is out of range", "integers >= 1"),
+    case("hidden-text", "model.hidden=abc", "model.hidden='abc' is not a list", "lists of integers"),
+    case("hidden-int", "model.hidden=64", "model.hidden=64 is not a list"),
+    case("offset-zero", "strategy=power_margin strategy.offset=0", "strategy.offset=0", "offset >= 1"),
     # accepted silently before (item 6)
-    Case("consistent-no", ["strategy=bald", "strategy.consistent=no"], ("strategy.consistent='no'", "true, false")),
-    Case("hidden-zero", ["model.hidden=[0]"], ("model.hidden=[0] is out of range",)),
-    Case("images-maybe", ["dataset.images=maybe"], ("dataset.images='maybe'", "true, false")),
-    Case("split-seed-negative", ["dataset.split_seed=-1"], ("dataset.split_seed=-1", "integers >= 0")),
+    case("consistent-no", "strategy=bald strategy.consistent=no", "strategy.consistent='no'", "true, false"),
+    case("hidden-zero", "model.hidden=[0]", "model.hidden=[0] is out of range"),
+    case("images-maybe", "dataset.images=maybe", "dataset.images='maybe'", "true, false"),
+    case("split-seed-negative", "dataset.split_seed=-1", "dataset.split_seed=-1", "integers >= 0"),
     # weak messages (item 9)
-    Case("csv-header-only", lambda ctx, f: csv_args(ctx, ctx.root / "header.csv"), ("header.csv", "no rows")),
-    Case("csv-path-is-a-folder", lambda ctx, f: csv_args(ctx, ctx.root), ("a folder, not a file", "dataset.path")),
-    Case("csv-drop-text", lambda ctx, f: [*csv_args(ctx, ctx.data), "dataset.drop=id"], ("dataset.drop='id' is not a list",)),
-    Case("test-fraction-text", ["dataset.test_fraction=abc"], ("dataset.test_fraction='abc' is not a number",)),
+    case("csv-header-only", lambda ctx, f: csv_args(ctx, ctx.root / "header.csv"), "header.csv", "no rows"),
+    case(
+        "csv-path-is-a-folder", lambda ctx, f: csv_args(ctx, ctx.root), "a folder, not a file", "dataset.path"
+    ),
+    case(
+        "csv-drop-text", lambda ctx, f: [*csv_args(ctx, ctx.data), "dataset.drop=id"], "dataset.drop='id' is"
+    ),
+    case("test-fraction-text", "dataset.test_fraction=abc", "dataset.test_fraction='abc' is not a number"),
     # the user's own code (issue 17): the real exception's first line and where, printed verbatim
-    Case("user-import-error", ["model._target_=mypkg.broken.Net"], ("No module named 'numpyy'", "mypkg/broken.py")),
-    Case("user-constructor-raises", ["model._target_=mypkg.raising.Net"], ("ValueError: bad [/] width [3]", "mypkg/raising.py")),
+    case(
+        "user-import-error", "model._target_=mypkg.broken.Net", "No module named 'numpyy'", "mypkg/broken.py"
+    ),
+    case(
+        "user-code-raises", "model._target_=mypkg.raising.Net", "ValueError: bad [/] width [3]", "raising.py"
+    ),
     # the run folder and its checkpoint (items 1, 2, 4, 7)
-    Case("crafted-checkpoint", killed_run_args, ("refusing to resume it (seed: 1 -> 0)",), "run",
-         edit_checkpoint(config=lambda payload, ctx: {**payload["config"], "seed": 1}, hydra_files=escape_names)),
-    Case("checkpoint-random-bytes", killed_run_args, ("checkpoint.pt is damaged", "move it away"), "run",
-         raw_checkpoint(lambda b: np.random.default_rng(0).bytes(4096))),
-    Case("checkpoint-empty", killed_run_args, ("checkpoint.pt is damaged",), "run", raw_checkpoint(lambda b: b"")),
-    Case("checkpoint-truncated", killed_run_args, ("checkpoint.pt is damaged", "cannot read it"), "run",
-         raw_checkpoint(lambda b: b[: len(b) // 2])),
-    Case("checkpoint-pickled-code", killed_run_args, ("checkpoint.pt is damaged", "pickled objects"), "run",
-         pickle_with_code),
-    Case("checkpoint-other-keys", killed_run_args, ("checkpoint.pt is damaged", "unknown keys ['foo']"), "run",
-         write_checkpoint({"foo": 1})),
-    Case("checkpoint-a-list", killed_run_args, ("checkpoint.pt is damaged", "holds a list"), "run",
-         write_checkpoint([1, 2, 3])),
-    Case("checkpoint-foreign-state", killed_run_args, ("checkpoint.pt is damaged", "strategy state"), "run",
-         edit_checkpoint(strategy={"round": 0})),
-    Case("data-values-changed", killed_run_args, ("made on other data", "data.csv"), "run", other_data("values")),
-    Case("data-rows-appended", killed_run_args, ("made on other data",), "run", other_data("rows")),
-    Case("overrides-not-yaml", lambda ctx, f: [f"resume={f}"], ("overrides.yaml is not a list of overrides",), "run",
-         not_yaml),
-    Case("folder-in-use", killed_run_args, ("is in use by another alrun process", f"(pid {os.getpid()})"), "run",
-         held_by_another_process),
+    killed(
+        "crafted-checkpoint", edit_checkpoint(config=seed_one, hydra_files=escape_names), "(seed: 1 -> 0)"
+    ),
+    killed(
+        "checkpoint-random-bytes", raw_checkpoint(lambda b: RANDOM), DAMAGED, "move it away to start again"
+    ),
+    killed("checkpoint-empty", raw_checkpoint(lambda b: b""), DAMAGED),
+    killed("checkpoint-truncated", raw_checkpoint(lambda b: b[: len(b) // 2]), DAMAGED, "cannot read it"),
+    killed("checkpoint-pickled-code", pickle_with_code, DAMAGED, "pickled objects"),
+    killed("checkpoint-other-keys", write_checkpoint({"foo": 1}), DAMAGED, "unknown keys ['foo']"),
+    killed("checkpoint-a-list", write_checkpoint([1, 2, 3]), DAMAGED, "holds a list"),
+    killed("checkpoint-foreign-state", edit_checkpoint(strategy={"round": 0}), DAMAGED, "strategy state"),
+    killed("data-values-changed", other_data("values"), "made on other data", "data.csv"),
+    killed("data-rows-appended", other_data("rows"), "made on other data"),
+    killed(
+        "overrides-not-yaml", not_yaml, "overrides.yaml is not a list", args=lambda ctx, f: [f"resume={f}"]
+    ),
+    killed(
+        "folder-in-use", held_by_another_process, "in use by another alrun process", f"(pid {os.getpid()})"
+    ),
 ]
 
 
@@ -257,6 +288,8 @@ class Outcome:
     result: dict[str, Any]
     folder: Path
     before: dict[str, bytes | None] | None  # None: the folder was fresh
+    argv: list[str]
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -282,15 +315,23 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
                     case.setup(folder, ctx)
             args = case.args(ctx, folder) if callable(case.args) else list(case.args)
             flags = 1 if args[0] == "-m" else 0  # the overrides must come together, before --cfg
-            argv = args if args[0].startswith("resume=") else [*args[:flags], f"hydra.run.dir={folder}", *args[flags:]]
+            argv = (
+                args
+                if args[0].startswith("resume=")
+                else [*args[:flags], f"hydra.run.dir={folder}", *args[flags:]]
+            )
             jobs.append({"id": f"{case.id}/{variant}", "argv": argv, "files": ctx.files.pop(str(folder), {})})
-            found[(case.id, variant)] = (folder, None if variant == "fresh" else tree(folder))
+            found[(case.id, variant)] = (folder, None if variant == "fresh" else tree(folder), argv)
     cases_file, results_file = root / "cases.json", root / "results.json"
     cases_file.write_text(json.dumps(jobs))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ctx.user), str(DRIVER.parents[1])]))
     run = subprocess.run(
         [sys.executable, str(DRIVER), str(cases_file), str(results_file)],
-        capture_output=True, text=True, env=env, cwd=root, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=600,
     )
     for fd in ctx.held:
         os.close(fd)
@@ -298,7 +339,14 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
     results = {r["id"]: r for r in json.loads(results_file.read_text())}
     assert not (root / "PWNED").exists()  # the pickled code never ran
     assert not list(root.rglob("ESCAPED*")) and not (root.parents[2] / "ESCAPED.txt").exists()
-    return {key: Outcome(results[f"{key[0]}/{key[1]}"], *found[key]) for key in found}
+    return {key: Outcome(results[f"{key[0]}/{key[1]}"], *found[key], env) for key in found}
+
+
+def check_folder(out: Outcome, variant: str) -> None:
+    if out.before is None:
+        assert not out.folder.parent.exists(), f"{variant}: {sorted(out.folder.parent.rglob('*'))}"
+    else:
+        assert tree(out.folder) == out.before, variant
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -313,7 +361,21 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_trace(outcomes, case):
         assert len(lines) == 1 and lines[0].startswith("alrun: error: "), (variant, result["stderr"])
         for needle in case.needles:
             assert needle in lines[0], (variant, lines[0])
-        if out.before is None:
-            assert not out.folder.parent.exists(), f"{variant}: {sorted(out.folder.parent.rglob('*'))}"
-        else:
-            assert tree(out.folder) == out.before, variant
+        check_folder(out, variant)
+
+
+@pytest.mark.parametrize("key", [("unknown-strategy", "existing"), ("checkpoint-truncated", "run")])
+def test_the_driver_answers_as_the_console_script(outcomes, key):
+    """A case of two stages (Hydra's composition; the run's checkpoint, after the validation phase), run
+    again through the installed ``alrun`` in a process of its own: the same exit code, line and folder."""
+    out = outcomes[key]
+    run = subprocess.run(
+        [ALRUN, *out.argv],
+        capture_output=True,
+        text=True,
+        env=out.env,
+        cwd=out.folder.parents[2],
+        timeout=300,
+    )
+    assert (run.returncode, run.stderr) == (out.result["code"], out.result["stderr"])
+    check_folder(out, key[1])

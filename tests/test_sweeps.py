@@ -154,11 +154,15 @@ def test_a_killed_joblib_worker_leaves_the_other_jobs_recorded(tmp_path):
     out = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
     assert out.returncode == 1, out.stderr
     killed = "budget=10,experiment=smoke,query_size=2"
-    assert out.stderr.strip().splitlines()[-1].startswith(
-        f"alrun: run failed: sweep job {killed}: its sweep worker process was killed"
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"alrun: run failed: sweep job {killed}: its sweep worker process was killed")
     )
     status = {p.name: json.loads((p / "run.json").read_text())["status"] for p in sweep.glob("budget=*")}
-    assert status == {killed: "failed"} | {f"budget={b},experiment=smoke,query_size=2": "finished" for b in (4, 6)}
+    assert status == {killed: "failed"} | {
+        f"budget={b},experiment=smoke,query_size=2": "finished" for b in (4, 6)
+    }
     again = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert again.returncode == 0, again.stderr
     info = json.loads((sweep / killed / "run.json").read_text())

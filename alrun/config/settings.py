@@ -150,9 +150,10 @@ def check_settings(node: DictConfig | Mapping[str, Any], key: str) -> None:
         except Exception as exc:
             raise user_code_error(exc, f"{key}: cannot import {target}") from exc
     for name, value in values.items():
+        setting = f"{key}.{name!s}"
         if str(name).startswith("_"):
             continue
         if is_target_node(value):
-            check_settings(value, f"{key}.{name}")
+            check_settings(value, setting)
         elif name in hints and not matches(value, hints[name]):
-            raise ConfigError(refusal(f"{key}.{name}", value, hints[name]))
+            raise ConfigError(refusal(setting, value, hints[name]))

@@ -70,7 +70,9 @@ class ResNet(Classifier):
         widths = check_sizes("model.widths", widths)
         check_int("model.blocks", blocks, 1)
         if not widths:
-            raise ConfigError("model.widths=[] is out of range (allowed: a list of integers >= 1, e.g. [64, 64])")
+            raise ConfigError(
+                "model.widths=[] is out of range (allowed: a list of integers >= 1, e.g. [64, 64])"
+            )
         layers: list[nn.Module] = [
             nn.Conv2d(c, widths[0], 3, 1, 1, bias=False),
             nn.BatchNorm2d(widths[0]),

@@ -133,7 +133,8 @@ def check_same_data(cfg: DictConfig, run_dir: Path, state: RunState, digest: str
         where = cfg.dataset.get("path") or cfg.dataset.get("root") or cfg.dataset.get("_target_")
         raise ConfigError(
             f"{run_dir} holds a run made on other data, refusing to resume it (dataset {where}: hash "
-            f"{digest} now, {state.data_hash} in its checkpoint); allowed: the run's own data, or a new folder"
+            f"{digest} now, {state.data_hash} in its checkpoint); allowed: the run's own data, or a new "
+            "folder"
         )
 
 

@@ -38,7 +38,7 @@ class FolderInUse(UserError):
     """Another process holds the run folder's lock."""
 
 
-class Refused(BaseException):  # noqa: N818 (not an error of its own: it carries one)
+class Refused(BaseException):
     """Carries an error out of a Hydra callback, which turns every ``Exception`` into a warning."""
 
     def __init__(self, error: BaseException) -> None:

@@ -65,7 +65,7 @@ def optimizer_refusal(node: DictConfig, factory: Any, exc: Exception) -> UserErr
 def _plain(node: DictConfig) -> dict[str, Any]:
     out = OmegaConf.to_container(node, resolve=True)
     assert isinstance(out, dict)
-    return out
+    return {str(k): v for k, v in out.items()}
 
 
 def check_trainer(node: DictConfig | Mapping[str, Any]) -> None:
@@ -80,7 +80,8 @@ def check_trainer(node: DictConfig | Mapping[str, Any]) -> None:
         raise ConfigError(refusal("trainer.precision", precision, hint))
     if node.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(
-            f"trainer.accelerator={node['accelerator']}: no CUDA device is visible; use trainer=cpu or trainer=auto"
+            f"trainer.accelerator={node['accelerator']}: no CUDA device is visible; "
+            "use trainer=cpu or trainer=auto"
         )
 
 

@@ -7,10 +7,11 @@ finishes first, and :func:`received_signal` says which signal it was (the exit c
 130 for Ctrl-C, 143 for SIGTERM).
 
 ``ALRUN_FAULT=<point>@<n>`` makes the process kill itself with SIGKILL the ``n``-th time it reaches
-``point`` (``fit``, ``query``, ``csv``, ``checkpoint``; ``startup@1`` to ``@4``: before Hydra composes,
-once the folder is locked, before the validation phase, once the run is built), so tests can interrupt a run at an exact place
-and check that resuming gives the same result as never stopping. ``<point>@<n>:int`` sends SIGINT
-instead (a Ctrl-C at that exact place), ``<point>@<n>:term`` SIGTERM. Unset, it costs one dict lookup.
+``point`` (``fit``, ``query``, ``csv``, ``checkpoint``; ``startup@1`` to ``@4``: before Hydra
+composes, once the folder is locked, before the validation phase, once the run is built), so tests
+can interrupt a run at an exact place and check that resuming gives the same result as never
+stopping. ``<point>@<n>:int`` sends SIGINT instead (a Ctrl-C at that exact place),
+``<point>@<n>:term`` SIGTERM. Unset, it costs one dict lookup.
 """
 
 from __future__ import annotations

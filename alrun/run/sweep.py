@@ -104,7 +104,14 @@ class JoblibLauncher(HydraJoblibLauncher):
         run = delayed(_core.execute_job)
         return list(
             Parallel(**settings)(
-                run(self._first + i, job_overrides[i], self.hydra_context, self.config, self.task_function, state)
+                run(
+                    self._first + i,
+                    job_overrides[i],
+                    self.hydra_context,
+                    self.config,
+                    self.task_function,
+                    state,
+                )
                 for i in index
             )
         )
