@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from alrun.run import records
+from alrun.run import atomic
 from alrun.run.guard import LOCK_NAME, FolderInUse, RunFolderGuard
 from tests.test_cli import ALRUN
 from tests.test_resume import default_sigint
@@ -91,7 +91,7 @@ def test_a_full_disk_marks_the_run_failed_naming_the_file_and_leaves_no_temporar
     folder = tmp_path / "run"
     quiet_lightning()
     exp = build(make_cfg("budget=4", "query_size=2"), folder)
-    monkeypatch.setattr(records.os, "fsync", full_disk)
+    monkeypatch.setattr(atomic.os, "fsync", full_disk)
     with pytest.raises(OSError, match="No space left on device") as info:
         run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers)
     assert info.value.filename == str(folder / "checkpoint.pt")

@@ -12,7 +12,6 @@ an empty or truncated file, a pickle of objects, other keys) is one :class:`Chec
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -25,7 +24,7 @@ import torch
 from alrun.active.pool import QueryRecord
 from alrun.config.checks import NON_RESULT_KEYS
 from alrun.errors import UserError
-from alrun.run.records import write_bytes_atomic
+from alrun.run.atomic import write_bytes_atomic
 from alrun.run.safety import maybe_die
 
 FILENAME = "checkpoint.pt"
@@ -47,7 +46,7 @@ class RunState:
     records: list[QueryRecord] = field(default_factory=list)
     hydra_files: dict[str, str] = field(default_factory=dict)
     finished: bool = False
-    data_hash: str = ""  # of the dataset the run was made on (see :func:`data_hash`)
+    data_hash: str = ""  # of the data the run was made on (:func:`alrun.data.tensors.fingerprint`)
 
     @property
     def rounds_done(self) -> int:
@@ -185,18 +184,6 @@ def restore_hydra_files(folder: Path, files: Mapping[str, Any]) -> None:
         text = files.get(name)
         if isinstance(text, str) and (folder / ".hydra").is_dir():
             (folder / ".hydra" / name).write_text(text)
-
-
-def data_hash(*parts: Any) -> str:
-    """A hash of the data a run is made on: inputs, labels and dataset indices of every part
-    (``TensorData``), in order, with their shapes and dtypes."""
-    digest = hashlib.sha256()
-    for part in parts:
-        for tensor in (part.x, part.y, part.index):
-            t = tensor.detach().cpu().contiguous()
-            digest.update(f"{tuple(t.shape)}{t.dtype};".encode())
-            digest.update(memoryview(t.numpy()).cast("B") if t.numel() else b"")
-    return digest.hexdigest()[:16]
 
 
 def strategy_state(strategy: Any) -> dict[str, Any]:

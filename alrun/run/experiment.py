@@ -30,6 +30,7 @@ from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
 from alrun.config.instantiation import checked_calls, instantiate_checked
 from alrun.data.splits import Splits, hold_out
+from alrun.data.tensors import fingerprint
 from alrun.errors import ConfigError
 from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
@@ -154,7 +155,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     """
     streams = Streams(cfg.seed)
     splits = instantiate_checked(cfg.dataset, "dataset")
-    digest = checkpoint.data_hash(splits.train, splits.test)
+    digest = fingerprint(splits.train, splits.test)
     strategy = build_strategy(cfg, splits, streams)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(run_dir, run_meta(cfg))

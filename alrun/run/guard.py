@@ -27,7 +27,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from alrun.errors import UserError
-from alrun.run.records import remove_stale_temps
+from alrun.run.atomic import remove_stale_temps
 from alrun.run.safety import maybe_die
 
 LOCK_NAME = ".alrun.lock"

@@ -2,23 +2,21 @@
 
 Rows are tidy, columns fixed and ordered, and every file is flushed when a round ends, so a
 crashed or killed run keeps its partial curve. A write that fails (a full disk) raises an
-``OSError`` naming the file, and leaves no temporary file behind.
+``OSError`` naming the file, and leaves no temporary file behind (:mod:`alrun.run.atomic`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import json
 import math
 import os
-import re
 import signal
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from alrun.run.atomic import naming, write_atomic, write_json_atomic
 from alrun.run.safety import deferred_interrupt, die, fault_point, received_signal
 
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -50,55 +48,6 @@ def format_value(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return repr(float(value)) if isinstance(value, float) else str(value)
-
-
-@contextlib.contextmanager
-def naming(path: Path) -> Iterator[None]:
-    """Make an ``OSError`` raised inside the block name ``path`` (a full disk's error names no file)."""
-    try:
-        yield
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-
-
-def temp_path(path: Path) -> Path:
-    """The temporary file ``path`` is written through: ``.<name>.<pid>.tmp``, one per process."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-TEMP_NAME = re.compile(r"\.(metrics\.csv|queries\.csv|run\.json|checkpoint\.pt)(\.\d+)?\.tmp")
-
-
-def remove_stale_temps(folder: Path) -> None:
-    """Remove the temporary files that killed runs left in ``folder`` (call it holding the folder's lock)."""
-    for path in folder.glob(".*.tmp"):
-        if TEMP_NAME.fullmatch(path.name):
-            path.unlink(missing_ok=True)
-
-
-def write_bytes_atomic(path: Path, data: bytes, before_rename: Any = None) -> None:
-    """Write ``data`` to ``path`` through a per-process temporary file, fsync and a rename: readers see
-    the old or the new file, never half of one; Ctrl-C and SIGTERM wait for the rename; a failed write
-    removes the temporary file and raises an ``OSError`` naming ``path``.
-
-    Args:
-        path: the file.
-        data: its new content.
-        before_rename: called between the fsync and the rename (the kill tests' fault point).
-    """
-    tmp = temp_path(path)
-    with deferred_interrupt(), naming(path):
-        try:
-            with tmp.open("wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            if before_rename is not None:
-                before_rename()
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
 
 class CsvTable:
@@ -150,16 +99,6 @@ class CsvTable:
         """Close the file (a failed flush of what is left is an ``OSError`` naming it)."""
         with naming(self.path):
             self._file.close()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (see :func:`write_bytes_atomic`)."""
-    write_bytes_atomic(path, text.encode())
-
-
-def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write JSON to ``path`` atomically (see :func:`write_atomic`)."""
-    write_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def rewrite_csv(path: Path, columns: Iterable[str], rows: Iterable[Mapping[str, Any]]) -> None:

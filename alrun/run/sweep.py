@@ -24,8 +24,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher as HydraJoblibLauncher
 
 from alrun.errors import RunFailed
+from alrun.run.atomic import write_json_atomic
 from alrun.run.guard import LOCK_NAME
-from alrun.run.records import write_json_atomic
 
 log = logging.getLogger(__name__)
 
