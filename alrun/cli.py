@@ -82,7 +82,6 @@ def check_config(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def _task(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     guard = None
     try:
         # a single run's folder was locked before Hydra wrote into it; a sweep job locks it now
@@ -92,26 +91,32 @@ def _task(cfg: DictConfig) -> float:
         from alrun.run.experiment import run_experiment  # heavy imports only once a run really starts
 
         return run_experiment(cfg, run_dir, started=guard.commit)
-    except KeyboardInterrupt:
-        if guard is not None and guard.committed:  # stopped before the run could record it
-            record_failure(run_dir, interrupt_name(), status="interrupted", seed=cfg.get("seed"))
+    except BaseException as exc:
+        stopped(exc, cfg, run_dir, guard)
         raise
-    except Exception as exc:
-        error = known_error(exc)
-        if guard is not None and guard.committed and not multirun:
-            record_failure(run_dir, describe(error or exc), seed=cfg.get("seed"))
-        if multirun:
-            if guard is not None:  # the job's run.json says it failed; the sweep goes on with the others
-                record_failure(run_dir, describe(error or exc), seed=cfg.get("seed"))
-            if error is not None:
-                raise error from exc
-            raise
-        if error is None:
-            raise
-        fail(error, exc)
     finally:
         if guard is not None:
             guard.release()  # a run that never started leaves the folder as it was
+
+
+def stopped(exc: BaseException, cfg: DictConfig, run_dir: Path, guard: Any) -> None:
+    """Record in ``run.json`` why a run that had started (or a sweep job) stopped, if it could not;
+    a single run's user error is then printed as one line (exit), a sweep job's raised for the sweep."""
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    committed = guard is not None and guard.committed
+    if isinstance(exc, KeyboardInterrupt):
+        if committed:
+            record_failure(run_dir, interrupt_name(), status="interrupted", seed=cfg.get("seed"))
+        return
+    if not isinstance(exc, Exception):
+        return
+    error = known_error(exc)
+    if committed or (multirun and guard is not None):  # the folder is this job's: say why it failed
+        record_failure(run_dir, describe(error or exc), seed=cfg.get("seed"))
+    if error is not None and multirun:
+        raise error from exc
+    if error is not None:
+        fail(error, exc)
 
 
 KNOWN_ERRORS = (UserError, RunFailed, OSError)

@@ -100,7 +100,7 @@ def test_every_experiment_composes(make_cfg, experiment):
     ("settings", "line"),
     [
         ({"hidden": [8, 1.5]}, "model.hidden=[8, 1.5] is not allowed (allowed: lists of integers)"),
-        ({"hidden": (8,), "dropout": True}, "model.dropout=true is not a number (allowed: numbers)"),
+        ({"hidden": [8], "dropout": True}, "model.dropout=true is not a number (allowed: numbers)"),
         ({"dropout": "0.1"}, "model.dropout='0.1' is not a number (allowed: numbers)"),
     ],
 )
