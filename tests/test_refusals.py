@@ -1,9 +1,12 @@
 """Every kind of bad input is refused before the run starts: exit 2, exactly one stderr line naming the
 key or value, no traceback, nothing left in a fresh run folder, an existing one byte-identical.
 
-One table (``CASES``), one parametrized test. The cases run through the ``alrun`` command's entry
-point in one subprocess (``tests/cli_driver.py``) that pays the imports once; a few of them also run
-through the installed console script (``test_the_driver_answers_as_the_console_script``).
+One table (``CASES``), one parametrized test. Every case runs into a fresh folder (and its parent,
+both absent afterwards); one case of each stage of refusal (Hydra's composition, the top-level keys,
+the validation phase, building the run, the user's code) also into an existing folder, and the
+checkpoint and folder cases into copies of a killed run's folder. The cases run through the
+``alrun`` command's entry point in one subprocess (``tests/cli_driver.py``) that pays the imports
+once; two of them also through the installed console script.
 """
 
 from __future__ import annotations
@@ -148,9 +151,17 @@ def killed_run_args(ctx: Ctx, folder: Path | None = None) -> list[str]:
     return ["experiment=smoke", "query_size=2", *csv_args(ctx, ctx.data)]
 
 
-def case(id: str, args: str | Any, *needles: str, where: str = "both", setup: Setup | None = None) -> Case:
+# one case of each stage also runs into an existing folder (the guard undoes whatever refused)
+BOTH = {"unknown-strategy", "unknown-group-key", "unknown-key", "budget-text", "unknown-model-setting"}
+BOTH |= {"lr-text", "lr-negative", "precision-17", "hidden-negative", "offset-zero", "consistent-no"}
+BOTH |= {"csv-header-only", "user-import-error"}
+
+
+def case(id: str, args: str | Any, *needles: str) -> Case:
     """A row of the table: ``args`` as typed on the command line (or a function of the folder)."""
-    return Case(id, args.split() if isinstance(args, str) else args, needles, where, setup)
+    return Case(
+        id, args.split() if isinstance(args, str) else args, needles, "both" if id in BOTH else "fresh"
+    )
 
 
 def killed(id: str, setup: Setup, *needles: str, args: Any = killed_run_args) -> Case:
@@ -162,9 +173,7 @@ DAMAGED = "checkpoint.pt is damaged"
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="the message of a machine without CUDA")
 CASES: list[Any] = [
     # Hydra: unknown options, keys, flags
-    case(
-        "flags-clash", "-m strategy=random,margin --cfg job", "Only one of --run", "specified", where="fresh"
-    ),
+    case("flags-clash", "-m strategy=random,margin --cfg job", "Only one of --run", "specified"),
     case("unknown-strategy", "strategy=entropyy", "unknown strategy 'entropyy'", "entropy"),
     case("unknown-dataset", "dataset=nope", "unknown dataset 'nope'", "digits"),
     case("unknown-model", "model=nope", "unknown model 'nope'", "mlp"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -35,13 +36,19 @@ def start(folder: Path, *args: str, env: dict[str, str] | None = None) -> subpro
     )
 
 
-def test_a_second_process_is_refused_while_the_first_holds_the_folder(tmp_path):
+def stopped(proc: subprocess.Popen[str]) -> bool:
+    """Whether ``proc`` is stopped (by SIGSTOP), from ``/proc/<pid>/stat``."""
+    return Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_a_second_process_into_the_same_folder_is_refused_and_changes_nothing(tmp_path):
     folder = tmp_path / "run"
-    first = start(folder, "strategy=margin", "trainer.max_epochs=300")
-    deadline = time.monotonic() + 120
-    while not (folder / "run.json").exists():  # the first run has started writing
-        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+    first = start(folder, "strategy=margin", "threads=1", env={"ALRUN_FAULT": "checkpoint@1:stop"})
+    deadline = time.monotonic() + 240
+    while first.poll() is None and not stopped(first):  # it waits in its first checkpoint, holding the folder
+        assert time.monotonic() < deadline
         time.sleep(0.05)
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     second = start(folder, "strategy=entropy")
     _, err = second.communicate(timeout=300)
     assert second.returncode == 2
@@ -49,6 +56,8 @@ def test_a_second_process_is_refused_while_the_first_holds_the_folder(tmp_path):
         f"alrun: error: run folder {folder} is in use by another alrun process (pid {first.pid}); wait for "
         "it to end, or choose another folder (hydra.run.dir=...)"
     ]
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    first.send_signal(signal.SIGCONT)
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     assert json.loads((folder / "run.json").read_text())["status"] == "finished"
@@ -114,32 +123,39 @@ def test_stale_temporary_files_are_removed_when_a_run_starts(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == [".mine.tmp"]
 
 
-def test_an_interrupt_during_start_up_is_one_line_and_leaves_no_folder(tmp_path):
-    """Ctrl-C and SIGTERM at each stage of start-up: before Hydra composes, once the folder is locked
-    (before Hydra writes into it), before the validation phase, once the run is built."""
-    for point, (action, code) in enumerate([("int", 130), ("term", 143)] * 2, 1):
-        folder = tmp_path / f"p{point}"
-        proc = start(folder, env={"ALRUN_FAULT": f"startup@{point}:{action}"})
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == code, (point, err)
-        assert err.strip().splitlines() == ["alrun: interrupted" + (" (SIGTERM)" if code == 143 else "")]
-        assert not folder.exists(), point
+@pytest.mark.parametrize(
+    ("point", "action", "code"),
+    [
+        pytest.param(1, "int", 130, marks=pytest.mark.slow),
+        (2, "int", 130),
+        (3, "term", 143),
+        pytest.param(4, "term", 143, marks=pytest.mark.slow),
+    ],
+)
+def test_an_interrupt_during_start_up_is_one_line_and_leaves_no_folder(tmp_path, point, action, code):
+    """Ctrl-C or SIGTERM at each stage of start-up: 1 before Hydra composes, 2 once the folder is
+    locked (before Hydra writes into it), 3 before the validation phase, 4 once the run is built."""
+    folder = tmp_path / "run"
+    proc = start(folder, env={"ALRUN_FAULT": f"startup@{point}:{action}"})
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == code, err
+    assert err.strip().splitlines() == ["alrun: interrupted" + (" (SIGTERM)" if code == 143 else "")]
+    assert not folder.exists()
 
 
 def test_hydra_full_error_shows_the_traceback_of_the_users_code(tmp_path):
+    """The one line alone is in the refusal table (user-import-error); with the variable, the
+    traceback comes first, then the same line."""
     pkg = tmp_path / "mypkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "broken.py").write_text("import numpyy\n")
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "HYDRA_FULL_ERROR": "1"}
     args = [ALRUN, "model._target_=mypkg.broken.Net", f"hydra.run.dir={tmp_path / 'run'}"]
-    plain = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
-    full = subprocess.run(
-        args, capture_output=True, text=True, cwd=tmp_path, env={**env, "HYDRA_FULL_ERROR": "1"}, timeout=300
-    )
-    line = plain.stderr.strip()
-    assert plain.returncode == full.returncode == 2
-    assert line.startswith("alrun: error: model: cannot import mypkg.broken.Net: ModuleNotFoundError")
-    assert "No module named 'numpyy'" in line and "mypkg/broken.py, line 1" in line
-    assert "Traceback" in full.stderr and full.stderr.strip().splitlines()[-1] == line
+    full = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert full.returncode == 2
+    lines = full.stderr.strip().splitlines()
+    assert lines[0] == "Traceback (most recent call last):" and "import numpyy" in full.stderr
+    assert lines[-1].startswith("alrun: error: model: cannot import mypkg.broken.Net: ModuleNotFoundError")
+    assert "No module named 'numpyy' (in mypkg/broken.py, line 1)" in lines[-1]
     assert not (tmp_path / "run").exists()

@@ -97,7 +97,7 @@ class RunFolderGuard:
             hydra_subdir: Hydra's output subfolder (``.hydra``), whose files are recorded.
             record: record the folder's state, to be restored if the run never starts.
         """
-        folder = folder.absolute()
+        folder = absolute(folder)
         entries = {p.name for p in folder.iterdir()} if record and folder.is_dir() else None
         names = [Path(hydra_subdir) / n for n in HYDRA_FILES] if hydra_subdir and record else []
         files = {folder / rel: _read(folder / rel) for rel in [*names, Path(LOCK_NAME)]}
@@ -145,6 +145,11 @@ class RunFolderGuard:
                 path.write_bytes(before)
 
 
+def absolute(folder: Path) -> Path:
+    """``folder`` as Hydra makes its output folder: absolute and normalised (``os.path.abspath``)."""
+    return Path(os.path.abspath(folder))
+
+
 def _read(path: Path) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
@@ -183,7 +188,7 @@ _PENDING: dict[Path, RunFolderGuard] = {}  # opened by the callback, not yet tak
 
 def take(folder: Path) -> RunFolderGuard | None:
     """The guard :class:`RunFolderCallback` opened for ``folder``, if any (it is the caller's now)."""
-    return _PENDING.pop(folder.absolute(), None)
+    return _PENDING.pop(absolute(folder), None)
 
 
 def release_pending() -> None:
@@ -198,7 +203,7 @@ class RunFolderCallback(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Open the guard of ``hydra.run.dir`` (the same path Hydra is about to create)."""
-        folder = Path(str(config.hydra.run.dir)).absolute()
+        folder = absolute(Path(str(config.hydra.run.dir)))
         subdir = config.hydra.output_subdir
         try:
             _PENDING[folder] = RunFolderGuard.open(folder, None if subdir is None else str(subdir))

@@ -11,7 +11,8 @@ finishes first, and :func:`received_signal` says which signal it was (the exit c
 composes, once the folder is locked, before the validation phase, once the run is built), so tests
 can interrupt a run at an exact place and check that resuming gives the same result as never
 stopping. ``<point>@<n>:int`` sends SIGINT instead (a Ctrl-C at that exact place),
-``<point>@<n>:term`` SIGTERM. Unset, it costs one dict lookup.
+``<point>@<n>:term`` SIGTERM, ``<point>@<n>:stop`` SIGSTOP (the process waits there for SIGCONT).
+Unset, it costs one dict lookup.
 """
 
 from __future__ import annotations
@@ -107,6 +108,6 @@ def maybe_die(point: str, count: int) -> None:
     docstring)."""
     if fault_point(point, count):
         die()
-    for action, signum in (("int", signal.SIGINT), ("term", signal.SIGTERM)):
+    for action, signum in (("int", signal.SIGINT), ("term", signal.SIGTERM), ("stop", signal.SIGSTOP)):
         if fault_point(point, count, action):
             os.kill(os.getpid(), signum)
