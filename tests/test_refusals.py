@@ -202,6 +202,7 @@ CASES: list[Any] = [
     pytest.param(
         case("gpu-no-cuda", "trainer=gpu", "accelerator=gpu", "no CUDA device", "trainer=cpu"), marks=NO_CUDA
     ),
+    case("trainer-bool-text", "trainer.enable_progress_bar=no", "enable_progress_bar='no'", "true, false"),
     case("dropout-text", "model.dropout=abc", "model.dropout='abc' is not a number"),
     case("dropout-null", "model.dropout=null", "model.dropout=null is not a number"),
     case("hidden-negative", "model.hidden=[-5]", "model.hidden=[-5] is out of range", "integers >= 1"),

@@ -25,7 +25,7 @@ from alrun.config.checks import show
 from alrun.config.instantiation import user_code_error
 from alrun.errors import ConfigError
 
-CHECKED_TARGETS = ("alrun.", "torch.optim.")
+CHECKED_TARGETS = ("alrun.", "torch.optim.", "lightning.pytorch.Trainer")
 SEQUENCES = (list, tuple, abc.Sequence, abc.Iterable, abc.Collection, abc.MutableSequence)
 NAMES = {int: "integers", float: "numbers", str: "strings", bool: "true, false", type(None): "null"}
 ONE = {int: "an integer", float: "a number", str: "a string"}
@@ -45,8 +45,11 @@ def _is_union(hint: Any) -> bool:
 
 
 def matches(value: Any, hint: Any) -> bool:
-    """Whether a config value (None, bool, int, float, str, list or dict) fits the type hint ``hint``."""
+    """Whether a config value (None, bool, int, float, str, list or dict) fits the type hint ``hint``
+    (a ``_target_`` node fits any: Hydra builds it into whatever its target makes)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if is_target_node(value):
+        return True
     if _is_union(hint):
         return any(matches(value, a) for a in args)
     if origin is typing.Literal:
@@ -97,7 +100,7 @@ def describe(hint: Any) -> str:
     """What fits ``hint``, in words (``integers``, ``lists of integers``, ``numbers or null``)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if _is_union(hint):
-        parts = [m for m in members(hint) if describe(m)]
+        parts = [m for m in members(hint) if describe(m) and not (m is int and float in members(hint))]
         sep = ", " if all(_is_choice(m) for m in parts) else " or "
         return sep.join(dict.fromkeys(describe(m) for m in parts))
     if origin is typing.Literal:
@@ -105,9 +108,10 @@ def describe(hint: Any) -> str:
     if hint in NAMES:
         return NAMES[hint]
     if origin in SEQUENCES or hint in (list, tuple):
+        words = describe(args[0]) if args else ""
         if origin is tuple and args and args[-1] is not Ellipsis:
-            return f"lists of {len(args)} {describe(args[0])}"
-        return f"lists of {describe(args[0])}" if args else "lists"
+            return f"lists of {len(args)} {words}".rstrip()
+        return f"lists of {words}" if words else "lists"
     if isinstance(hint, type) and hint not in (dict,):
         return ""  # a class a config value cannot be (a tensor): leave it out of the words
     return "mappings" if hint in (dict, abc.Mapping) or origin in (dict, abc.Mapping) else ""

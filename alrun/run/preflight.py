@@ -34,6 +34,7 @@ def preflight(cfg: DictConfig) -> None:
         check_settings(cfg[group], group)
     check_optimizer(cfg.optimizer)
     check_trainer(cfg.trainer)
+    check_settings(cfg.trainer, "trainer")  # the rest of Lightning's settings, against its type hints
 
 
 def check_optimizer(node: DictConfig) -> None:
