@@ -6,7 +6,6 @@ and config errors never pay for it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import platform
@@ -28,13 +27,16 @@ from alrun.active.pool import ActivePool
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
 from alrun.config.instantiation import instantiate_checked
+from alrun.data.python import build_dataset
 from alrun.data.splits import Splits, hold_out
 from alrun.errors import ConfigError
+from alrun.models.adapt import model_factory
 from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.records import RunFolder
 from alrun.seeding import Streams
+from alrun.strategies.function import build_acquisition
 
 
 @dataclass
@@ -55,6 +57,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system.*")
 
 
 def git_commit() -> str | None:
@@ -103,12 +106,10 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     check_val_size(cfg.val_size, cfg.initial_size + cfg.budget, len(splits.train))
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
     check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
-    net_factory = functools.partial(
-        instantiate_checked(cfg.model, "model"), input_shape=splits.input_shape, n_classes=splits.n_classes
-    )
+    net_factory = model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2])
     return Strategy(
         net_factory=net_factory,
-        acquisition=instantiate_checked(cfg.strategy, "strategy"),
+        acquisition=build_acquisition(cfg.strategy),
         train_pool=ActivePool(train, "train"),
         val_pool=ActivePool(val, "val") if cfg.val_size else None,
         test=splits.test,
@@ -125,7 +126,7 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
 def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Experiment:
     """Instantiate the run's objects from the composed config (and restore ``state`` when resuming)."""
     streams = Streams(cfg.seed)
-    strategy = build_strategy(cfg, instantiate_checked(cfg.dataset, "dataset"), streams)
+    strategy = build_strategy(cfg, build_dataset(cfg.dataset), streams)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(run_dir, run_meta(cfg))
     if state.rounds_done:
