@@ -13,6 +13,7 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import lightning
@@ -35,6 +36,7 @@ from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.records import RunFolder
+from alrun.run.summary import RunSummary
 from alrun.seeding import Streams
 from alrun.strategies.function import build_acquisition
 
@@ -186,9 +188,11 @@ def prepare_state(cfg: DictConfig, run_dir: Path) -> RunState:
 
 def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
     """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers)."""
+    start = perf_counter()
     quiet_lightning()
     state = prepare_state(cfg, run_dir)
     console = Console(highlight=False)
+    console.print(f"run folder: {run_dir}", soft_wrap=True)
     if state.finished:
         console.print(f"already finished: {run_dir} (remove its checkpoint.pt to run it again)")
         return float(state.rows[-1]["test/acc"])
@@ -199,7 +203,10 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         exp = build(cfg, run_dir, state)
-        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
+        summary = RunSummary(cfg.budget, state.rows)
+        observers = [*exp.observers, summary]
+        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, start_round=state.rounds_done)
     finally:
         torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
+    console.print(summary.line(run_dir, perf_counter() - start), soft_wrap=True)
     return float((row or state.rows[-1])["test/acc"])
