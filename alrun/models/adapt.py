@@ -94,14 +94,19 @@ def check_output(net: nn.Module, sample: torch.Tensor, n_classes: int, target: s
     """
     if not isinstance(net, nn.Module):
         raise ConfigError(f"model: {target} built a {type(net).__name__}, not a torch.nn.Module")
-    was_training = net.training
+    was_training, name = net.training, type(net).__name__
     net.eval()
     try:
         with torch.no_grad():
             out = net(sample)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # e.g. shapes that do not fit
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"model {name} fails on {len(sample)} items of shape {tuple(sample.shape[1:])} from the "
+            f"dataset: {type(exc).__name__}: {first}"
+        ) from exc
     finally:
         net.train(was_training)
-    name = type(net).__name__
     if not isinstance(out, torch.Tensor):
         raise ConfigError(
             f"model {name} returns a {type(out).__name__}; its forward must return the logits, "

@@ -55,9 +55,14 @@ class SweepFolder(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """``sweep folder: PATH``."""
-        print(f"sweep folder: {config.hydra.sweep.dir}", flush=True)
+        print(f"sweep folder: {sweep_dir(config)}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """``sweep done: PATH (alrun-report PATH summarises it)``."""
-        folder = config.hydra.sweep.dir
+        folder = sweep_dir(config)
         print(f"sweep done: {folder} (alrun-report {folder} summarises it)", flush=True)
+
+
+def sweep_dir(config: DictConfig) -> Path:
+    """The sweep's folder, absolute."""
+    return Path(str(config.hydra.sweep.dir)).resolve()

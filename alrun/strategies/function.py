@@ -79,14 +79,14 @@ class FunctionScore(ScoreAcquisition):
             else mc_log_probs(ctx, self.mc_samples, self.consistent)
         )
         out = self.fn(log_probs)
-        scores = torch.as_tensor(np.asarray(out.detach().cpu() if isinstance(out, torch.Tensor) else out))
-        if scores.shape != (len(ctx),) or not (scores.dtype.is_floating_point or scores.dtype == torch.int64):
+        array = np.asarray(out.detach().cpu() if isinstance(out, torch.Tensor) else out)
+        if array.shape != (len(ctx),) or array.dtype.kind not in "biuf":
             raise ConfigError(
-                f"strategy {self.name} returned {type(out).__name__} of shape {tuple(scores.shape)} "
-                f"(dtype {scores.dtype}) for {len(ctx)} candidates; it must return one number per "
+                f"strategy {self.name} returned {type(out).__name__} of shape {array.shape} "
+                f"(dtype {array.dtype}) for {len(ctx)} candidates; it must return one number per "
                 "candidate, [N]"
             )
-        scores = scores.to(torch.float64)
+        scores = torch.as_tensor(array, dtype=torch.float64)
         if torch.isnan(scores).any():
             raise ConfigError(
                 f"strategy {self.name} returned NaN scores for {int(torch.isnan(scores).sum())} candidates"
