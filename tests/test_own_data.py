@@ -128,5 +128,5 @@ def test_dataset_python_without_a_source_says_how_to_set_one(make_cfg):
         ConfigError, match=r"usage: alrun dataset=python dataset.source._target_=mymodule.load"
     ):
         build_dataset(make_cfg("dataset=python").dataset)
-    with pytest.raises(ConfigError, match="dataset=python needs dataset.source._target_"):
+    with pytest.raises(ConfigError, match=r"dataset=python needs dataset\.source\._target_"):
         python()

@@ -67,7 +67,7 @@ def test_with_mc_samples_the_function_gets_t_passes_and_needs_dropout():
     ours, theirs = fn.select(context(model), 6), Bald(mc_samples=5, consistent=True).select(context(model), 6)
     assert torch.equal(ours.index, theirs.index) and torch.equal(ours.pool_score, theirs.pool_score)
     with pytest.raises(
-        ConfigError, match="strategy bald needs MC dropout, but the model .MLP. has no dropout"
+        ConfigError, match=r"strategy bald needs MC dropout, but the model \(MLP\) has no dropout"
     ):
         fn.check(net())
     FunctionScore(scores.entropy).check(net())  # one pass: any net will do

@@ -194,7 +194,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
     console = Console(highlight=False)
     console.print(f"run folder: {run_dir}", soft_wrap=True)
     if state.finished:
-        console.print(f"already finished: {run_dir} (remove its checkpoint.pt to run it again)", soft_wrap=True)
+        message = f"already finished: {run_dir} (remove its checkpoint.pt to run it again)"
+        console.print(message, soft_wrap=True)
         return float(state.rows[-1]["test/acc"])
     if state.rounds_done:
         console.print(f"resuming {run_dir} at round {state.rounds_done}", soft_wrap=True)
