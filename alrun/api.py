@@ -69,6 +69,7 @@ def run(
         UserError: bad input (an unknown key or option, a value out of range, bad data).
         RunFailed: the run stopped (a non-finite training loss).
     """
+    from hydra import version
     from hydra._internal.hydra import Hydra
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
@@ -80,6 +81,7 @@ def run(
     if run_dir is not None:
         args.append(f"hydra.run.dir={Path(run_dir).resolve()}")
     search_path = _search_path(cli.config_dir(), config_dir)
+    version.setbase("1.3")  # as the CLI's @hydra.main: no chdir into the run folder
     GlobalHydra.instance().clear()
     try:
         hydra = Hydra.create_main_hydra2(task_name="cli", config_search_path=search_path)

@@ -75,3 +75,14 @@ def test_import_alrun_and_version_import_nothing_heavy():
     line, heavy = out.stdout.splitlines()
     assert re.fullmatch(r"alrun 0\.1\.0 \(torch \S+, lightning \S+, hydra \S+, python \S+\)", line)
     assert heavy == "[]"
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_the_version_flags_print_alruns_version(flag, tmp_path):
+    import shutil
+
+    from alrun.cli import version
+
+    command = shutil.which("alrun", path=str(Path(sys.executable).parent)) or "alrun"
+    out = subprocess.run([command, flag], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout == version() + "\n" and not list(tmp_path.iterdir())

@@ -108,7 +108,7 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     check_val_size(cfg.val_size, cfg.initial_size + cfg.budget, len(splits.train))
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
     check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
-    net_factory = model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2])
+    net_factory = model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2].clone())
     return Strategy(
         net_factory=net_factory,
         acquisition=build_acquisition(cfg.strategy),
