@@ -6,7 +6,6 @@ and config errors never pay for it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import platform
@@ -15,6 +14,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import lightning
@@ -29,15 +29,19 @@ from alrun.active.pool import ActivePool
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
 from alrun.config.instantiation import checked_calls, instantiate_checked
+from alrun.data.python import build_dataset
 from alrun.data.splits import Splits, hold_out
 from alrun.data.tensors import fingerprint
 from alrun.errors import ConfigError
+from alrun.models.adapt import model_factory
 from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.records import RunFolder
 from alrun.run.safety import maybe_die
+from alrun.run.summary import RunSummary
 from alrun.seeding import Streams
+from alrun.strategies.function import build_acquisition
 
 
 @dataclass
@@ -107,14 +111,12 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     check_val_size(cfg.val_size, cfg.initial_size + cfg.budget, len(splits.train))
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
     check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
-    net_factory = functools.partial(
-        checked_calls(instantiate_checked(cfg.model, "model"), cfg.model, "model"),
-        input_shape=splits.input_shape,
-        n_classes=splits.n_classes,
+    net_factory = checked_calls(
+        model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2].clone()), cfg.model, "model"
     )
     return Strategy(
         net_factory=net_factory,
-        acquisition=instantiate_checked(cfg.strategy, "strategy"),
+        acquisition=build_acquisition(cfg.strategy),
         train_pool=ActivePool(train, "train"),
         val_pool=ActivePool(val, "val") if cfg.val_size else None,
         test=splits.test,
@@ -154,7 +156,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     Nothing is written here: files are written once the run starts (``run_loop``).
     """
     streams = Streams(cfg.seed)
-    splits = instantiate_checked(cfg.dataset, "dataset")
+    splits = build_dataset(cfg.dataset)
     digest = fingerprint(splits.train, splits.test)
     strategy = build_strategy(cfg, splits, streams)
     state = state or RunState(config=resolved(cfg), strategy={})
@@ -225,14 +227,17 @@ def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] |
         started: called once everything is built and checked, just before the run starts writing its
             files (the CLI's guard of the run folder: a command refused before then leaves no trace).
     """
+    start = perf_counter()
     quiet_lightning()
     state = prepare_state(cfg, run_dir)
     console = Console(highlight=False, markup=False)
+    console.print(f"run folder: {run_dir}", soft_wrap=True)
     if state.finished:
-        console.print(f"already finished: {run_dir} (remove its checkpoint.pt to run it again)")
+        message = f"already finished: {run_dir} (remove its checkpoint.pt to run it again)"
+        console.print(message, soft_wrap=True)
         return float(state.rows[-1]["test/acc"])
     if state.rounds_done:
-        console.print(f"resuming {run_dir} at round {state.rounds_done}")
+        console.print(f"resuming {run_dir} at round {state.rounds_done}", soft_wrap=True)
     threads = torch.get_num_threads()
     try:
         if cfg.get("threads"):
@@ -241,7 +246,10 @@ def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] |
         maybe_die("startup", 4)
         if started is not None:
             started()
-        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
+        summary = RunSummary(cfg.budget, state.rows)
+        observers = [*exp.observers, summary]
+        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, start_round=state.rounds_done)
     finally:
         torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
+    console.print(summary.line(run_dir, perf_counter() - start), soft_wrap=True)
     return float((row or state.rows[-1])["test/acc"])
