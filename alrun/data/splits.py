@@ -20,8 +20,8 @@ from sklearn.model_selection import train_test_split
 
 from alrun.config.checks import check_int, check_number
 from alrun.data.checks import check_classes, encode_labels
-from alrun.errors import ConfigError, DataError
 from alrun.data.tensors import TensorData
+from alrun.errors import ConfigError, DataError
 
 SCALINGS = ("none", "standardize", "normalize")
 

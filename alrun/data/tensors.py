@@ -7,7 +7,6 @@ slices of one shuffled gather per epoch: no per-item ``__getitem__``, no collate
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any

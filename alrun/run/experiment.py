@@ -111,9 +111,8 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     check_val_size(cfg.val_size, cfg.initial_size + cfg.budget, len(splits.train))
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
     check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
-    net_factory = checked_calls(
-        model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2].clone()), cfg.model, "model"
-    )
+    factory = model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2].clone())
+    net_factory = checked_calls(factory, cfg.model, "model")
     return Strategy(
         net_factory=net_factory,
         acquisition=build_acquisition(cfg.strategy),
