@@ -32,7 +32,7 @@ def test_allowed_thread_settings(value):
         (10**30, f"threads={10**30} is out of range"),
         ("10**30", "threads='10**30' is not allowed"),
         ("many", "threads='many' is not allowed"),
-        (True, "threads=True is not allowed"),
+        (True, "threads=true is not allowed"),
         (1.5, "threads=1.5 is not allowed"),
     ],
 )
