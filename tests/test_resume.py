@@ -99,6 +99,28 @@ def test_killed_run_resumes_bit_identically_beside_a_cpu_hog(tmp_path, tmp_path_
     assert json.loads((folder / "run.json").read_text())["threads"] == 2
 
 
+@pytest.mark.slow
+def test_two_processes_at_once_beside_a_cpu_hog_give_identical_metrics(tmp_path):
+    """Same seed, same thread count (two), two ``alrun`` processes started together beside a CPU-bound
+    process (three busy processes on the cores): bit-identical metrics (docs/reliability.md)."""
+    folders = [tmp_path / "a" / "run", tmp_path / "b" / "run"]
+    env = dict(os.environ, ALRUN_FAULT="")
+    with cpu_hog():
+        procs = [
+            subprocess.Popen(
+                [ALRUN, *SMALL, *LOAD_ARGS, f"hydra.run.dir={folder}"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+            for folder in folders
+        ]
+        errors = [proc.communicate(timeout=300)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+    assert metric_text(folders[0]) == metric_text(folders[1])
+    assert [json.loads((f / "run.json").read_text())["threads"] for f in folders] == [2, 2]
+
+
 def test_finished_run_is_not_run_again(tmp_path_factory):
     ref = reference(tmp_path_factory, "reset=snapshot", "strategy=margin")
     before = (ref / "metrics.csv").read_bytes()
