@@ -1,6 +1,6 @@
 """Thread settings on a quiet and on a busy machine: how long a run's rounds take.
 
-    .venv/bin/python benchmarks/bench_threads.py [--repeats 3] [--workloads digits,synthetic]
+    .venv/bin/python benchmarks/bench_contention.py [--repeats 3] [--workloads digits,synthetic]
         [--policies default,1,2,2-passive] [--before /path/to/other/venv/bin/alrun] [--tiny]
 
 Each policy runs the installed ``alrun`` command in a fresh process (an OpenMP wait policy is read
@@ -10,8 +10,9 @@ it ("busy": a Python busy loop, one core); rounds time = the sum of the rounds' 
 conditions are interleaved within each repeat, so drift hits them alike; medians are printed with
 the busy / quiet ratio and, per policy, the speed-up over one thread. ``--before`` adds the default
 of another alrun install (e.g. an older commit's venv) as the policy ``before``.
-The load average (``os.getloadavg``) is printed at the start and the end: "quiet" means quiet only
-when the 1-minute load was near 0 before the run.
+The load average (``os.getloadavg``) is printed at the start and the end, and each row shows the
+range of the 1-minute load read after its runs: "quiet" means quiet only when that load was near 0
+(the hog adds about 1).
 
 Policies: ``default`` (no setting: the config's ``threads`` default), ``1`` / ``2`` (``threads=N``,
 libgomp's default wait: spin ~3 ms, ``GOMP_SPINCOUNT=300000``), ``2-passive`` (``threads=2``,
@@ -59,6 +60,7 @@ SYNTHETIC = [
     "query_size=1000",
 ]
 Times = dict[tuple[str, str, bool], list[float]]  # (workload, policy, busy) -> rounds seconds
+LOADS: dict[tuple[str, str, bool], list[float]] = {}  # the same keys -> 1-minute load after each run
 WORKLOADS = {"digits": [], "synthetic": SYNTHETIC}
 TINY = {
     "digits": ["budget=20", "trainer.max_epochs=5"],
@@ -117,6 +119,7 @@ def main() -> None:
                             folder = Path(tmp) / f"{rep}-{work}-{name}-{busy}"
                             seconds = rounds_seconds(alrun, [*args, *extra], env, folder)
                             times.setdefault((work, name, busy), []).append(seconds)
+                            LOADS.setdefault((work, name, busy), []).append(os.getloadavg()[0])
             print(f"repeat {rep + 1} done, load {load()}", file=sys.stderr, flush=True)
     print(f"load average at end: {load()}\n")
     report(times, workloads, list(runs))
@@ -124,15 +127,30 @@ def main() -> None:
 
 def report(times: Times, workloads: list[str], names: list[str]) -> None:
     """The table: medians quiet and busy, busy / quiet, speed-up over ``threads=1`` (quiet)."""
-    print("| workload | policy | quiet rounds s | busy rounds s | busy / quiet | speed-up vs 1 thread |")
-    print("|---|---|---:|---:|---:|---:|")
+    print(
+        "| workload | policy | quiet rounds s | busy rounds s | busy / quiet | speed-up vs 1 thread "
+        "| load quiet | load busy |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for work in workloads:
         one = times.get((work, "1", False))
         for name in names:
             quiet = statistics.median(times[(work, name, False)])
             busy = statistics.median(times[(work, name, True)])
             speedup = f"{statistics.median(one) / quiet:.2f}" if one else "-"
-            print(f"| {work} | {name} | {quiet:.2f} | {busy:.2f} | {busy / quiet:.2f} | {speedup} |")
+            loads = [span(LOADS.get((work, name, b), [])) for b in (False, True)]
+            print(
+                f"| {work} | {name} | {quiet:.2f} | {busy:.2f} | {busy / quiet:.2f} | {speedup} "
+                f"| {loads[0]} | {loads[1]} |"
+            )
+
+
+def span(values: list[float]) -> str:
+    """``min-max`` of the loads (one value when they agree to 0.1)."""
+    if not values:
+        return "-"
+    low, high = min(values), max(values)
+    return f"{low:.1f}" if high - low < 0.05 else f"{low:.1f}-{high:.1f}"
 
 
 if __name__ == "__main__":

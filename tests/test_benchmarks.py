@@ -33,8 +33,8 @@ def test_large_pool_benchmark_runs():
 
 
 @pytest.mark.slow
-def test_threads_benchmark_runs():
-    out = run("bench_threads.py", "--tiny", "--workloads", "digits", "--policies", "1,2-passive")
+def test_contention_benchmark_runs():
+    out = run("bench_contention.py", "--tiny", "--workloads", "digits", "--policies", "1,2-passive")
     assert "| digits | 2-passive |" in out and "load average at end" in out
 
 
