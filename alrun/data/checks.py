@@ -9,7 +9,6 @@ labels must be whole numbers (a continuous target is a regression problem, not c
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from alrun.errors import DataError
 
@@ -52,7 +51,13 @@ def show(value: object) -> str:
 
 
 def _missing(y: np.ndarray) -> np.ndarray:
-    return np.asarray(pd.isna(y), dtype=bool) if y.dtype.kind in "fO" else np.zeros(len(y), bool)
+    if y.dtype.kind == "f":
+        return np.isnan(y)
+    if y.dtype.kind != "O":
+        return np.zeros(len(y), bool)
+    import pandas as pd  # object labels only: pandas knows every kind of missing value (a run needs no pandas)
+
+    return np.asarray(pd.isna(y), dtype=bool)
 
 
 def encode_labels(
