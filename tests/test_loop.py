@@ -39,6 +39,9 @@ def test_run_json_records_status_and_provenance(run_cfg, tmp_path):
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["status"] == "finished" and info["seed"] == 0 and info["device"] == "cpu"
     assert {"alrun", "torch", "lightning"} <= set(info["versions"]) and len(info["config_hash"]) == 16
+    import torch
+
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # e.g. AVX512, AVX2
 
 
 def test_same_seed_gives_bit_identical_metrics(run_cfg):

@@ -83,7 +83,7 @@ def git_commit() -> str | None:
 
 
 def run_meta(cfg: DictConfig) -> dict[str, Any]:
-    """Facts for ``run.json``: seed, config hash, versions, commit."""
+    """Facts for ``run.json``: seed, config hash, versions, commit, the CPU kernels torch uses."""
     text = OmegaConf.to_yaml(cfg, resolve=True)
     return {
         "seed": int(cfg.seed),
@@ -95,6 +95,8 @@ def run_meta(cfg: DictConfig) -> dict[str, Any]:
             "python": platform.python_version(),
         },
         "git_commit": git_commit(),
+        # ATen's CPU kernels (e.g. AVX512 or AVX2) give different last bits: compare runs of one kind
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
 
 
