@@ -1,5 +1,8 @@
 """Start-up costs: `alrun --help`, config errors, tab completion, imports, the default run.
 
+Also lists which heavy packages a run's imports load (Lightning's floor: torch._dynamo,
+torchmetrics and through it scipy.signal and matplotlib) and which they leave out.
+
     .venv/bin/python benchmarks/bench_startup.py [--repeats 5] [--before OTHER/.venv/bin/alrun] [--tiny]
 
 Each figure is the median over fresh processes (start-up is a per-process cost), wall clock and
@@ -76,6 +79,18 @@ def default_run(alrun: str, folder: Path, tiny: bool) -> dict[str, float]:
     return {"wall": wall, "rounds": rounds, "rest": wall - rounds, "rss": int(out.stdout.split()[-1]) / 1024}
 
 
+HEAVY = ("torch._dynamo", "torchmetrics", "scipy.signal", "matplotlib", "sklearn", "pandas", "alrun.report")
+
+
+def imported(alrun: str) -> str:
+    """Which of :data:`HEAVY` ``import alrun.run.experiment`` (a run's imports) loads, and which not."""
+    py = str(Path(alrun).parent / "python")
+    code = f"import sys, alrun.run.experiment; print(*[m in sys.modules for m in {HEAVY!r}])"
+    flags = subprocess.run([py, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    loaded = [m for m, flag in zip(HEAVY, flags, strict=True) if flag == "True"]
+    return f"loads {', '.join(loaded) or '-'}; not {', '.join(m for m in HEAVY if m not in loaded) or '-'}"
+
+
 def load() -> str:
     """The load averages (1, 5, 15 minutes)."""
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -105,6 +120,8 @@ def main() -> None:
                 runs.setdefault(name, []).append(default_run(alrun, folder, opts.tiny))
     print(f"load average at end: {load()}\n")
     report(times, runs, list(installs), list(cmds["this"]))
+    for name, alrun in installs.items():
+        print(f"\n{name}: `import alrun.run.experiment` {imported(alrun)}")
 
 
 def more_strategies(folder: Path) -> Path:

@@ -55,7 +55,7 @@ def _missing(y: np.ndarray) -> np.ndarray:
         return np.isnan(y)
     if y.dtype.kind != "O":
         return np.zeros(len(y), bool)
-    import pandas as pd  # object labels only: pandas knows every kind of missing value (a run needs no pandas)
+    import pandas as pd  # object labels only: pandas knows every kind of missing value
 
     return np.asarray(pd.isna(y), dtype=bool)
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from alrun.config.checks import check_int, check_number
 from alrun.data.checks import check_classes, encode_labels
@@ -113,6 +112,8 @@ def stratified_rows(source: str, y: np.ndarray, size: float, seed: int) -> tuple
     """
     rows = np.arange(len(y))
     try:
+        from sklearn.model_selection import train_test_split  # only where a split is drawn
+
         rest, picked = train_test_split(rows, test_size=size, stratify=y, random_state=seed % 2**32)
     except ValueError as exc:
         raise DataError(f"{source}: cannot split {len(y)} items stratified by class: {exc}") from None
@@ -166,5 +167,7 @@ def hold_out(data: TensorData, size: int, seed: int) -> tuple[TensorData, Tensor
     classes = len(np.unique(y))
     both_parts_fit = size >= classes and len(y) - size >= classes  # else sklearn cannot stratify
     stratify = y if both_parts_fit and np.bincount(y).min() >= 2 else None
+    from sklearn.model_selection import train_test_split  # only where a split is drawn
+
     rest, held = train_test_split(rows, test_size=size, stratify=stratify, random_state=seed % 2**32)
     return data.subset(torch.as_tensor(np.sort(rest))), data.subset(torch.as_tensor(np.sort(held)))
