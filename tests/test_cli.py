@@ -16,7 +16,7 @@ ALRUN = shutil.which("alrun", path=str(Path(sys.executable).parent)) or "alrun"
 
 
 def alrun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ALRUN, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run([ALRUN, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
 def test_smoke_run_leaves_csvs_and_run_json(tmp_path):

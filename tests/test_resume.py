@@ -22,7 +22,7 @@ METRICS = list(RESULT_COLUMNS)
 def alrun(folder: Path, *args: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, ALRUN_FAULT=fault or "")
     cmd = [ALRUN, *SMALL, *args, f"hydra.run.dir={folder}"]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=folder.parent)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=folder.parent)
 
 
 def metric_text(folder: Path) -> list[str]:
@@ -109,7 +109,7 @@ def test_resume_key_continues_with_the_recorded_settings(tmp_path, tmp_path_fact
     folder = tmp_path / "run"
     assert alrun(folder, "reset=snapshot", "strategy=margin", fault="fit@2").returncode == -signal.SIGKILL
     out = subprocess.run(
-        [ALRUN, f"resume={folder}"], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        [ALRUN, f"resume={folder}"], capture_output=True, text=True, cwd=tmp_path, timeout=900
     )
     assert out.returncode == 0, out.stderr
     assert metric_text(folder) == metric_text(ref)
@@ -120,7 +120,7 @@ CTRL_C_ARGS = ("reset=snapshot", "strategy=margin", "trainer.max_epochs=600")  #
 
 def assert_interrupted_then_resumes(proc: subprocess.Popen[str], folder: Path, ref: Path) -> int:
     """Check the Ctrl-C'd run and resume it; the rounds it had finished when interrupted."""
-    _, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=900)
     assert proc.returncode == 130, err
     info = json.loads((folder / "run.json").read_text())
     assert info["status"] == "interrupted"
@@ -236,12 +236,12 @@ def test_sweep_rerun_skips_finished_jobs_and_resumes_interrupted(tmp_path, tmp_p
     sweep = ["-m", *SMALL, "strategy=random,margin", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     env = dict(os.environ, ALRUN_FAULT="fit@3")  # the first job dies in round 3
     killed = subprocess.run(
-        [ALRUN, *sweep], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        [ALRUN, *sweep], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900
     )
     assert killed.returncode == -signal.SIGKILL
-    done = subprocess.run([ALRUN, *sweep], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    done = subprocess.run([ALRUN, *sweep], capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert done.returncode == 0, done.stderr
-    again = subprocess.run([ALRUN, *sweep], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    again = subprocess.run([ALRUN, *sweep], capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert again.stdout.count("already finished") == 2
     jobs = [job for job in (tmp_path / "sweep").iterdir() if (job / "run.json").exists()]
     assert len(jobs) == 2

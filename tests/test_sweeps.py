@@ -34,7 +34,7 @@ def hydra_cfg(*overrides: str) -> DictConfig:
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
 def test_sweep_then_report(tmp_path):
