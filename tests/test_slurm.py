@@ -54,11 +54,11 @@ def slurm() -> None:
 
 # ---- no Slurm needed -----------------------------------------------------------------------------
 def test_slurm_launcher_config_makes_the_documented_sbatch_script(tmp_path, monkeypatch):
-    from hydra_plugins.alrun_launcher.slurm import SlurmLauncher
+    from hydra_plugins.alrun_launcher import SlurmLauncher
 
     cfg = hydra_cfg("hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.account=proj")
     params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
-    assert isinstance(params, dict) and params.pop("_target_").endswith("alrun_launcher.slurm.SlurmLauncher")
+    assert isinstance(params, dict) and params.pop("_target_") == "hydra_plugins.alrun_launcher.SlurmLauncher"
     (tmp_path / "srun").write_text("#!/bin/sh\n")  # submitit only checks that srun exists
     (tmp_path / "srun").chmod(stat.S_IRWXU)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")

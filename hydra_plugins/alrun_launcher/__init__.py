@@ -1,1 +1,8 @@
-"""alrun's Hydra launcher plugins (Hydra instantiates launchers only from the ``hydra_plugins`` package)."""
+"""Hydra takes launcher plugins only from classes defined in the ``hydra_plugins`` namespace; alrun's
+launchers are written in ``alrun.run`` and named here."""
+
+from alrun.run import slurm
+
+
+class SlurmLauncher(slurm.SlurmLauncher):
+    """``hydra/launcher=slurm``: see :class:`alrun.run.slurm.SlurmLauncher`."""
