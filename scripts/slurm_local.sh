@@ -25,6 +25,7 @@ MARK="# written by alrun scripts/slurm_local.sh"
 PACKAGES=(slurm-wlm slurmdbd munge mariadb-server)
 NEEDED=(slurmctld slurmd slurmdbd munged mariadbd mariadb-install-db sbatch srun sacct sacctmgr)
 LOG=$STATE/log
+CHANGED=0 # set by write_conf when a config file changes
 
 say() { echo "slurm_local: $*" >&2; }
 die() {
@@ -71,6 +72,8 @@ write_conf() {
     if [[ -e $path ]] && ! grep -qxF "$MARK" "$path"; then
         die "$path exists and was not written by this script; not touching it"
     fi
+    [[ -f $path && $(cat "$path") == "$text" ]] && return 0
+    CHANGED=1
     printf '%s\n' "$text" >"$path.tmp"
     chmod "$mode" "$path.tmp"
     mv "$path.tmp" "$path"
@@ -209,8 +212,13 @@ status() {
 start() {
     mkdir -p "$STATE" "$LOG" "$STATE/slurmctld" "$STATE/slurmd"
     if status; then
-        say "already running (cluster $CLUSTER, partition $PARTITION)"
-        return 0
+        write_configs
+        if ((!CHANGED)); then
+            say "already running (cluster $CLUSTER, partition $PARTITION)"
+            return 0
+        fi
+        say "configuration changed: restarting"
+        stop
     fi
     local t0=$SECONDS
     install_packages
