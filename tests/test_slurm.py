@@ -288,3 +288,23 @@ def test_a_job_failing_for_a_bad_value_is_failed_while_the_other_finishes(slurm,
     assert rep.returncode == 0, rep.stderr
     summary = (sweep / "summary.md").read_text()
     assert "budget=5000,experiment=smoke" in summary and "| entropy | 1 |" in summary
+
+
+@pytest.mark.slurm
+def test_a_job_at_its_time_limit_without_requeues_left_is_failed_with_the_reason(slurm, tmp_path):
+    """A real time limit (1 min): Slurm sends USR2 `signal_delay_s` before it; with max_num_timeout=0
+    submitit does not requeue, the run is `failed` with the reason and its rows, the sweep says so in
+    one line. (200 epochs a round keep the run far longer than the limit on any machine.)"""
+    sweep = tmp_path / "sweep"
+    limit = ("timeout_min=1", "signal_delay_s=50", "max_num_timeout=0")
+    args = ("experiment=smoke", "budget=1000", "trainer.max_epochs=200", "threads=1", *ON_SLURM)
+    out = run(
+        ALRUN, "-m", *args, *(f"hydra.launcher.{k}" for k in limit), f"hydra.sweep.dir={sweep}", cwd=tmp_path
+    )
+    assert out.returncode == 1, out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith("alrun: run failed: Slurm job ") and "timed-out too many times" in line, line
+    folder = only_job_folder(sweep)
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "failed" and "timed-out too many times" in info["reason"]
+    assert 0 < info["rounds_done"] == len(pd.read_csv(folder / "metrics.csv")) < 251
