@@ -292,11 +292,13 @@ def test_a_job_failing_for_a_bad_value_is_failed_while_the_other_finishes(slurm,
 
 @pytest.mark.slurm
 def test_a_job_at_its_time_limit_without_requeues_left_is_failed_with_the_reason(slurm, tmp_path):
-    """A real time limit (1 min): Slurm sends USR2 `signal_delay_s` before it; with max_num_timeout=0
+    """A real time limit (2 min): Slurm sends USR2 `signal_delay_s` before it; with max_num_timeout=0
     submitit does not requeue, the run is `failed` with the reason and its rows, the sweep says so in
-    one line. (200 epochs a round keep the run far longer than the limit on any machine.)"""
+    one line. (200 epochs a round keep the run far longer than the limit on any machine. Slurm checks
+    time limits every 30 s and sends the signal up to 30 s early: after 20-50 s here, once the job's
+    step is surely running; a signal sent before the step exists would be lost.)"""
     sweep = tmp_path / "sweep"
-    limit = ("timeout_min=1", "signal_delay_s=50", "max_num_timeout=0")
+    limit = ("timeout_min=2", "signal_delay_s=70", "max_num_timeout=0")
     args = ("experiment=smoke", "budget=1000", "trainer.max_epochs=200", "threads=1", *ON_SLURM)
     out = run(
         ALRUN, "-m", *args, *(f"hydra.launcher.{k}" for k in limit), f"hydra.sweep.dir={sweep}", cwd=tmp_path
