@@ -46,16 +46,16 @@ test-slurm: install ## Start a one-node Slurm here (scripts/slurm_local.sh: root
 	  scripts/slurm_local.sh stop; echo "test-slurm: $$((SECONDS - t0)) s in all"; exit $$rc
 
 lint: install ## ruff (lint + format check) and mypy
-	$(VENV)/bin/ruff check alrun hydra_plugins tests $(wildcard benchmarks)
-	$(VENV)/bin/ruff format --check alrun hydra_plugins tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff check alrun hydra_plugins tests docs/examples $(wildcard benchmarks)
+	$(VENV)/bin/ruff format --check alrun hydra_plugins tests docs/examples $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
 docs: install ## Build the documentation site into site/ (mkdocs, strict: a broken link fails)
 	$(VENV)/bin/mkdocs build --strict
 
 format: install ## Format and auto-fix with ruff
-	$(VENV)/bin/ruff format alrun hydra_plugins tests $(wildcard benchmarks)
-	$(VENV)/bin/ruff check --fix alrun hydra_plugins tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff format alrun hydra_plugins tests docs/examples $(wildcard benchmarks)
+	$(VENV)/bin/ruff check --fix alrun hydra_plugins tests docs/examples $(wildcard benchmarks)
 
 # One torch thread per job, two jobs at a time: the numbers do not depend on the machine's core count,
 # and spinning worker threads cannot collapse on a loaded machine. A failed job does not stop the

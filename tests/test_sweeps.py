@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -47,8 +48,10 @@ def test_sweep_then_report(tmp_path):
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
+    assert f"sweep folder: {sweep}\n" in out.stdout and f"sweep done: {sweep} (alrun-report" in out.stdout
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == [f"experiment=smoke,seed={s},strategy={n}" for s in (0, 1) for n in ("entropy", "random")]
+    assert out.stdout.count("run folder: ") == 4 and out.stdout.count("done: test/acc ") == 4
     rep = run(REPORT, str(sweep), cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     summary = pd.read_csv(sweep / "summary.csv").set_index("strategy")
@@ -58,6 +61,7 @@ def test_sweep_then_report(tmp_path):
         sweep / "summary.md"
     ).read_text()
     assert "entropy" in rep.stdout and "Failed" not in rep.stdout
+    assert len(pd.read_csv(sweep / "rounds.csv")) == 4 * 4  # 4 runs of 4 rounds
 
 
 @pytest.mark.parametrize(
@@ -116,3 +120,28 @@ def test_bench_digits_sweeps_the_main_strategies_over_five_seeds():
     assert params.strategy.split(",") == ["random", "margin", "entropy", "least_confidence"]
     assert params.seed.split(",") == ["0", "1", "2", "3", "4"]
     assert (cfg.budget, cfg.query_size, cfg.trainer.max_epochs, cfg.progress) == (180, 20, 100, False)
+
+
+@pytest.mark.slow
+def test_a_killed_joblib_worker_leaves_the_other_jobs_recorded(tmp_path):
+    """joblib kills every worker when one dies: the others' jobs are run again and recorded."""
+    sweep = tmp_path / "sweep"
+    args = [ALRUN, "-m", "experiment=smoke", "query_size=2", "budget=4,10,6", "hydra/launcher=joblib"]
+    args += ["hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "ALRUN_FAULT": "fit@4"}  # only the budget=10 job has a round 4
+    out = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
+    assert out.returncode == 1, out.stderr
+    killed = "budget=10,experiment=smoke,query_size=2"
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"alrun: run failed: sweep job {killed}: its sweep worker process was killed")
+    )
+    status = {p.name: json.loads((p / "run.json").read_text())["status"] for p in sweep.glob("budget=*")}
+    assert status == {killed: "failed"} | {
+        f"budget={b},experiment=smoke,query_size=2": "finished" for b in (4, 6)
+    }
+    again = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert again.returncode == 0, again.stderr
+    info = json.loads((sweep / killed / "run.json").read_text())
+    assert info["status"] == "finished" and info["resumed_at_round"] == 4

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alrun.data.checks import check_classes, check_features, check_rows, encode_labels
-from alrun.data.splits import Splits, assemble, split_arrays
+from alrun.data.checks import check_classes, check_features, encode_labels
+from alrun.data.python import from_arrays
+from alrun.data.splits import Splits, split_arrays
 from alrun.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ def existing_file(path: str | None, dataset: str, usage: str) -> Path:
     if not path:
         raise ConfigError(f"dataset={dataset} needs dataset.path (usage: alrun dataset={dataset} {usage})")
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise DataError(f"{file}: a folder, not a file (dataset.path names the {dataset} file)")
     if not file.is_file():
         raise DataError(f"{file}: no such file (dataset.path)")
     return file
@@ -62,26 +65,7 @@ def npz(
         scaling: ``standardize`` (per feature, default), ``normalize`` or ``none``.
     """
     file = existing_file(path, "npz", "dataset.path=FILE.npz")
-    arrays = read_npz(file)
-    src = str(file)
-    for key in ("X", "y"):
-        if key not in arrays:
-            raise DataError(f"{src}: no array {key!r} (found: {', '.join(sorted(arrays)) or 'none'})")
-    if ("X_test" in arrays) != ("y_test" in arrays):
-        raise DataError(f"{src}: X_test and y_test must come together (found only one of them)")
-    x = check_features(src, arrays["X"], "X")
-    y, classes = encode_labels(src, arrays["y"], what="y")
-    check_rows(src, x, y)
-    if "X_test" not in arrays:
-        return split_arrays("npz", x, y, test_fraction, split_seed, scaling, source=src)
-    xt = check_features(src, arrays["X_test"], "X_test")
-    if xt.shape[1:] != x.shape[1:]:
-        raise DataError(f"{src}: X_test items have shape {xt.shape[1:]} but X items have {x.shape[1:]}")
-    yt, _ = encode_labels(src, arrays["y_test"], classes, what="y_test")
-    check_rows(src, xt, yt, "X_test", "y_test")
-    check_classes(src, y, classes, min_count=1)
-    train = (x, y, np.arange(len(y)))
-    return assemble("npz", train, (xt, yt, np.arange(len(yt)) + len(y)), len(classes), scaling)
+    return from_arrays("npz", str(file), read_npz(file), test_fraction, split_seed, scaling)
 
 
 def _frame_problem(df: pd.DataFrame, target: str, drop: Sequence[str]) -> str | None:
@@ -137,6 +121,10 @@ def csv(
         df = pd.read_csv(file, sep=sep)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{file}: cannot read as CSV ({' '.join(str(exc).split())})") from None
+    if isinstance(drop, str) or not isinstance(drop, Sequence):
+        raise ConfigError(f"dataset.drop={drop!r} is not a list (allowed: a list of column names, e.g. [id])")
+    if df.empty:
+        raise DataError(f"{file}: a header but no rows of data")
     drop = [str(c) for c in drop]
     problem = _frame_problem(df, str(target), drop)
     if problem:

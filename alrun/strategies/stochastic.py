@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from alrun.config.checks import check_number
 from alrun.errors import ConfigError
-from alrun.models.nets import Classifier
 from alrun.strategies.base import Acquisition, QueryContext, ScoreAcquisition, Selection
 from alrun.strategies.select import top_n
 
@@ -75,13 +75,19 @@ class StochasticBatch(Acquisition):
         self.base, self.kind = base, kind
         self.beta = check_number("strategy.beta", beta, 0.0)
         self.offset = check_number("strategy.offset", offset)
+        low = base.min_score
+        if kind == "power" and low is not None and low + self.offset < 0:
+            raise ConfigError(
+                f"strategy.offset={offset} is out of range: power sampling needs scores >= 0 and "
+                f"{base.name} scores go down to {low:g} (allowed: strategy.offset >= {-low:g})"
+            )
 
     @property
     def name(self) -> str:
         """``<kind>_<base>``, e.g. ``power_bald``."""
         return f"{self.kind}_{self.base.name}"
 
-    def check(self, net: Classifier, name: str | None = None) -> None:
+    def check(self, net: nn.Module, name: str | None = None) -> None:
         """Whatever the base needs, reported under this strategy's name."""
         self.base.check(net, name or self.name)
 
