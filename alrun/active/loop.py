@@ -142,9 +142,10 @@ def run_loop(
                 obs.labelled(records)
                 obs.round_finished(row, info)
         check_finished(strategy, plan.initial_size, plan.budget)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or an exit asked for (submitit's requeue)
+        reason = "KeyboardInterrupt" if isinstance(exc, KeyboardInterrupt) else f"SystemExit({exc.code})"
         for obs in observers:
-            obs.run_finished("interrupted", "KeyboardInterrupt")
+            obs.run_finished("interrupted", reason)
         raise
     except BaseException as exc:
         for obs in observers:

@@ -62,6 +62,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    # on a Slurm node Lightning hints at srun: alrun runs one process per run, a Slurm job included
     warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system.*")
 
 
