@@ -3,6 +3,7 @@
 from alrun.strategies.base import Acquisition, QueryContext, ScoreAcquisition, Selection
 from alrun.strategies.batchbald import BatchBald
 from alrun.strategies.bayesian import Bald, McEntropy, MeanStd, VarRatio
+from alrun.strategies.committee import KlToMean, VoteEntropy
 from alrun.strategies.cover import ProbCover
 from alrun.strategies.diversity import Badge, Coreset, KMeansSampling, TypiClust
 from alrun.strategies.hybrid import ClusterMargin
@@ -18,6 +19,7 @@ __all__ = [
     "Coreset",
     "Entropy",
     "KMeansSampling",
+    "KlToMean",
     "LeastConfidence",
     "Margin",
     "McEntropy",
@@ -30,4 +32,5 @@ __all__ = [
     "StochasticBatch",
     "TypiClust",
     "VarRatio",
+    "VoteEntropy",
 ]
