@@ -32,6 +32,7 @@ NEW = [
     "softrank_bald",
     "vote_entropy",
     "kl_to_mean",
+    "epig",
 ]
 QUERY = ["query/n_scored", "query/score_mean", "query/pool_score_mean", "query/pairwise_dist"]
 

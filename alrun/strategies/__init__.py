@@ -6,6 +6,7 @@ from alrun.strategies.bayesian import Bald, McEntropy, MeanStd, VarRatio
 from alrun.strategies.committee import KlToMean, VoteEntropy
 from alrun.strategies.cover import ProbCover
 from alrun.strategies.diversity import Badge, Coreset, KMeansSampling, TypiClust
+from alrun.strategies.epig import Epig
 from alrun.strategies.hybrid import ClusterMargin
 from alrun.strategies.stochastic import StochasticBatch
 from alrun.strategies.uncertainty import Entropy, LeastConfidence, Margin, Random
@@ -18,6 +19,7 @@ __all__ = [
     "ClusterMargin",
     "Coreset",
     "Entropy",
+    "Epig",
     "KMeansSampling",
     "KlToMean",
     "LeastConfidence",

@@ -51,11 +51,14 @@ def require_samples(net: nn.Module, source: str, strategy: str, consistent: bool
     require_dropout(net, strategy, consistent)
 
 
-def sample_log_probs(ctx: QueryContext, source: str, samples: int, consistent: bool) -> torch.Tensor:
-    """``[T, N, C]`` float64 log-probabilities of the candidates from ``source`` (cached per query)."""
+def sample_log_probs(
+    ctx: QueryContext, source: str, samples: int, consistent: bool, x: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``[T, N, C]`` float64 log-probabilities of the candidates from ``source`` (cached per query),
+    or of other inputs ``x`` under the same samples (same members, same consistent masks)."""
     if source == "members":
-        return member_log_probs(ctx)
-    return mc_log_probs(ctx, samples, consistent)
+        return member_log_probs(ctx, x)
+    return mc_log_probs(ctx, samples, consistent, x)
 
 
 def member_log_probs(ctx: QueryContext, x: torch.Tensor | None = None) -> torch.Tensor:
