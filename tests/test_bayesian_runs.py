@@ -33,6 +33,7 @@ NEW = [
     "vote_entropy",
     "kl_to_mean",
     "epig",
+    "dfal",
 ]
 QUERY = ["query/n_scored", "query/score_mean", "query/pool_score_mean", "query/pairwise_dist"]
 

@@ -1,5 +1,6 @@
 """Query strategies: each class is the ``_target_`` of one ``configs/strategy/*.yaml``."""
 
+from alrun.strategies.adversarial import Dfal
 from alrun.strategies.base import Acquisition, QueryContext, ScoreAcquisition, Selection
 from alrun.strategies.batchbald import BatchBald
 from alrun.strategies.bayesian import Bald, McEntropy, MeanStd, VarRatio
@@ -18,6 +19,7 @@ __all__ = [
     "BatchBald",
     "ClusterMargin",
     "Coreset",
+    "Dfal",
     "Entropy",
     "Epig",
     "KMeansSampling",

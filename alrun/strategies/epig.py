@@ -8,11 +8,12 @@ For a candidate ``x`` and target inputs ``x*_1..x*_M`` from the target distribut
 
 the mutual information between the candidate's label and a target's label, averaged over targets.
 The T samples are ensemble members or MC-dropout passes with consistent masks (sample t is one
-sub-network for candidates and targets alike, which the joint needs). Everything is float64 and the
-joint is a log-sum-exp over samples: each factor is shifted by its maximum over samples, so
-``p(y, y*) = exp(a_y + b_{y*}) / T · sum_t exp(α_t,y − a_y) exp(β_t,y* − b_{y*})`` with ``α``, ``β`` the
-log-probabilities and ``a``, ``b`` their maxima; the sum over t is one matrix product. Candidates are
-taken in chunks, so memory is O((N + M)·C·T) for the samples plus one ``[n, M, C, C]`` chunk.
+sub-network for candidates and targets alike, which the joint needs). Everything is float64, from
+log-probabilities: the marginals are log-sum-exps over samples, and so is the joint, with each factor
+shifted by its maximum over samples, ``log p(y, y*) = a_y + b_{y*} - log T + log sum_t exp(α_t,y − a_y)
+exp(β_t,y* − b_{y*})`` (``α``, ``β`` the log-probabilities, ``a``, ``b`` their maxima), the sum over t
+being one matrix product. Candidates are taken in chunks, so memory is O((N + M)·C·T) for the samples
+plus one ``[n, C, M, C]`` chunk.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from torch import nn
 
 from alrun.config.checks import check_int
 from alrun.errors import ConfigError
+from alrun.strategies import scores
 from alrun.strategies.base import QueryContext, ScoreAcquisition
 from alrun.strategies.samples import check_source, require_samples, sample_log_probs
 
-CHUNK_ELEMENTS = 1 << 22  # float64 values of one chunk's [n, M, C, C] joint (32 MiB)
+CHUNK_ELEMENTS = 1 << 20  # float64 values of one chunk's [n, C, M, C] joint (8 MiB)
 
 
 def _shifted(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,7 +44,9 @@ def _shifted(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def epig(pool: torch.Tensor, targets: torch.Tensor, chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
     """EPIG of every candidate: ``[T, N, C]`` and ``[T, M, C]`` float64 log-probabilities -> ``[N]``.
 
-    Each candidate-target mutual information is clamped at 0 (rounding can go below) before averaging.
+    The mutual information of a candidate and a target is ``H(p(y)) + H(p(y*)) - H(p(y, y*))`` (the
+    joint's marginals are the two mean predictions); each is clamped at 0 (rounding can go below)
+    before averaging over targets.
     """
     if pool.dtype != torch.float64 or targets.dtype != torch.float64:
         raise TypeError("EPIG needs float64 log-probabilities")
@@ -54,21 +58,20 @@ def epig(pool: torch.Tensor, targets: torch.Tensor, chunk_elements: int = CHUNK_
     m = targets.shape[1]
     if m == 0:
         raise ValueError("EPIG needs at least one target")
-    log_t = math.log(t)
     eb, b = _shifted(targets)
-    log_pt = torch.logsumexp(targets, dim=0) - log_t  # [M, C]
+    eb, b = eb.reshape(t, m * c), b[None, None]  # b: [1, 1, M, C]
+    h_targets = scores.entropy(torch.logsumexp(targets, dim=0) - math.log(t))  # [M]
+    h_pool = scores.entropy(torch.logsumexp(pool, dim=0) - math.log(t))  # [N]
     step = max(1, chunk_elements // (m * c * c))
     out = []
     for start in range(0, n, step):
-        part = pool[:, start : start + step]
-        ea, a = _shifted(part)
-        k = part.shape[1]
-        s = (ea.reshape(t, k * c).T @ eb.reshape(t, m * c)).reshape(k, c, m, c).transpose(1, 2)
-        log_joint = s.log() + a[:, None, :, None] + b[None, :, None, :] - log_t  # [k, M, C, C]
-        log_px = torch.logsumexp(part, dim=0) - log_t
-        ratio = log_joint - log_px[:, None, :, None] - log_pt[None, :, None, :]
-        terms = torch.where(s > 0, log_joint.exp() * ratio, torch.zeros_like(s))
-        out.append(terms.sum(dim=(2, 3)).clamp_min(0.0).mean(dim=1))
+        ea, a = _shifted(pool[:, start : start + step])
+        k = ea.shape[1]
+        joint_sum = (ea.reshape(t, k * c).T @ eb).reshape(k, c, m, c)  # sum_t of the shifted products
+        log_joint = joint_sum.log_().add_((a - math.log(t))[:, :, None, None]).add_(b)  # [k, C, M, C]
+        plogp = log_joint.exp().mul_(log_joint).masked_fill_(log_joint == -math.inf, 0.0)
+        mi = h_pool[start : start + k, None] + h_targets[None] + plogp.sum(dim=(1, 3))
+        out.append(mi.clamp_min(0.0).mean(dim=1))
     return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
 
 
@@ -132,6 +135,8 @@ class Epig(ScoreAcquisition):
             raise ConfigError(
                 f"strategy.targets: inputs of shape {shape} do not fit the model ({why})"
             ) from None
+        finally:
+            net.train(training)
 
     def score(self, ctx: QueryContext) -> torch.Tensor:
         """EPIG of every candidate with respect to this query's targets."""
