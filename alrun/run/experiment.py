@@ -25,6 +25,7 @@ from rich.console import Console
 import alrun
 from alrun.active.loop import Plan, RunObserver, run_loop
 from alrun.active.pool import ActivePool
+from alrun.active.stopping import Stopping
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
 from alrun.config.instantiation import instantiate_checked
@@ -46,6 +47,7 @@ class Experiment:
     plan: Plan
     observers: list[RunObserver]
     state: RunState
+    stopping: Stopping
 
 
 def quiet_lightning() -> None:
@@ -122,14 +124,27 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     )
 
 
+def build_stopping(cfg: DictConfig, strategy: Strategy) -> Stopping:
+    """The ``stopping`` group's rules (none by default), each checked against the run first."""
+    rules = {
+        str(name): instantiate_checked(node, f"stopping.{name}")
+        for name, node in (cfg.get("stopping") or {}).items()
+    }
+    stopping = Stopping(rules)
+    stopping.setup(strategy)
+    return stopping
+
+
 def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Experiment:
     """Instantiate the run's objects from the composed config (and restore ``state`` when resuming)."""
     streams = Streams(cfg.seed)
     strategy = build_strategy(cfg, instantiate_checked(cfg.dataset, "dataset"), streams)
+    stopping = build_stopping(cfg, strategy)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(run_dir, run_meta(cfg))
     if state.rounds_done:
         checkpoint.load_strategy_state(strategy, state.strategy)
+        stopping.load_state_dict(state.stopping)
         folder.restore(
             state.rows,
             state.records,
@@ -148,8 +163,8 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
         return trainer_partial(callbacks=[*user_callbacks, *display.callbacks()])
 
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
-    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy, state), display]
-    return Experiment(strategy, make_trainer, plan, observers, state)
+    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy, state, stopping), display]
+    return Experiment(strategy, make_trainer, plan, observers, state, stopping)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -198,7 +213,9 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         exp = build(cfg, run_dir, state)
-        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
+        row = run_loop(
+            exp.strategy, exp.make_trainer, exp.plan, exp.observers, state.rounds_done, exp.stopping
+        )
     finally:
         torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
     return float((row or state.rows[-1])["test/acc"])

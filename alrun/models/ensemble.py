@@ -1,0 +1,129 @@
+"""Deep ensembles (Lakshminarayanan et al. 2017; Beluch et al. 2018 for active learning): M members of
+one architecture, each with its own seeded initialisation, trained together as one batched model.
+
+* Members: the ``member`` model config built M times; member m is initialised under the seed
+  ``derive(s, m)``, with ``s`` drawn from torch's global RNG inside the round's ``weights`` scope (so
+  the members differ, are seeded by the run's seed, and member m does not depend on M).
+* One model: :func:`~alrun.models.batched.batch_members` runs all members in one call; the loss is
+  the sum over members of each member's mean cross-entropy, so each member gets the gradient it
+  would get alone (with an elementwise optimizer such as Adam or SGD, the members train as M
+  separate fits on the same mini-batches would).
+* ``bootstrap: true``: each member trains on its own bootstrap resample of the labelled items (counts
+  drawn once per fit, stream ``bootstrap``), as per-item loss weights.
+* Prediction: ``forward`` returns ``log p̄``, the log of the members' mean probabilities, so evaluation
+  and every single-prediction strategy see the ensemble's mean prediction; ``member_logits`` gives the
+  ``[M, N, C]`` logits that ``strategy.source=members`` scores (BALD, vote entropy, EPIG, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alrun.config.checks import check_int
+from alrun.data.tensors import TensorData
+from alrun.errors import ConfigError
+from alrun.models.batched import batch_members
+from alrun.models.nets import Classifier
+from alrun.seeding import derive, torch_global_seed
+
+
+def _split(net: nn.Module) -> bool:
+    """Whether ``net`` is ``head(body(x))`` (alrun's nets): then features exist between the two."""
+    return isinstance(net, Classifier) and type(net).forward is Classifier.forward
+
+
+class Ensemble(nn.Module):
+    """M members trained and evaluated as one model.
+
+    Args:
+        input_shape: shape of one input item (from the dataset).
+        n_classes: number of classes (from the dataset).
+        member: builds one member from ``input_shape`` and ``n_classes`` (a model config).
+        members: M, the number of members (at least 2).
+        bootstrap: train each member on its own bootstrap resample of the labelled items.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        n_classes: int,
+        member: Callable[..., nn.Module],
+        members: int = 5,
+        bootstrap: bool = False,
+    ) -> None:
+        super().__init__()
+        self.members = check_int("model.members", members, 2)
+        self.bootstrap = bool(bootstrap)
+        base = int(torch.randint(0, 2**62, (), dtype=torch.int64).item())  # the weights scope's draw
+        nets = []
+        for m in range(self.members):
+            with torch_global_seed(derive(base, m)):
+                nets.append(member(input_shape=input_shape, n_classes=n_classes))
+        self.member_type = type(nets[0]).__name__
+        self.split = _split(nets[0])
+        if self.split:
+            self.body = batch_members([n.body for n in nets])  # type: ignore[union-attr]
+            self.head_members = batch_members([n.head for n in nets])  # type: ignore[union-attr]
+        else:
+            self.whole = batch_members(nets)
+
+    def _expand(self, x: torch.Tensor) -> torch.Tensor:
+        return x.expand(self.members, *x.shape)
+
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``[M, N, C]`` logits of every member."""
+        if self.split:
+            return self.head_members(self.body(self._expand(x)))
+        return self.whole(self._expand(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, C]`` log of the members' mean probabilities (normalised: its softmax is ``p̄``)."""
+        return self._mean(self.member_logits(x))
+
+    def _mean(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(self.members)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, M·D]`` features: every member's penultimate features side by side."""
+        if not self.split:
+            raise ConfigError(
+                f"model=ensemble: its members ({self.member_type}) are not body + head, so there are "
+                "no features for an embedding strategy (use a member model such as mlp or cnn)"
+            )
+        h = self.body(self._expand(x))
+        return h.transpose(0, 1).reshape(x.shape[0], -1)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """``log p̄`` from :meth:`embed`'s features (what ``forward`` gives)."""
+        per_member = h.reshape(h.shape[0], self.members, -1).transpose(0, 1)
+        return self._mean(self.head_members(per_member))
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Sum over members of each member's mean cross-entropy on the mini-batch.
+
+        ``y`` is ``[B]`` labels, or ``[B, 1 + M]``: labels, then each member's bootstrap count of the
+        item (:meth:`training_data`), which weights its loss.
+        """
+        logits = self.member_logits(x)
+        labels = y if y.ndim == 1 else y[:, 0]
+        ce = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels.repeat(self.members), reduction="none"
+        ).reshape(self.members, -1)
+        if y.ndim == 2:
+            ce = ce * y[:, 1:].T.to(ce.dtype)
+        return ce.mean(dim=1).sum()
+
+    def training_data(self, data: TensorData, generator: torch.Generator) -> TensorData:
+        """The labelled items to train on: with ``bootstrap``, each member's bootstrap counts (drawn
+        from ``generator``) ride along with the labels as ``[L, 1 + M]`` targets."""
+        if not self.bootstrap:
+            return data
+        n = len(data)
+        draws = torch.randint(n, (self.members, n), generator=generator)
+        counts = torch.stack([torch.bincount(d, minlength=n) for d in draws]).T.to(data.y.device)
+        return TensorData(data.x, torch.cat([data.y[:, None], counts], dim=1), data.index)
