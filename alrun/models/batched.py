@@ -150,7 +150,7 @@ class GroupedBatchNorm(nn.Module):
             self.running_var: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[M, N, C, ...] -> [M, N, C, ...]`` (``nn.BatchNorm``'s own arithmetic, momentum ``None`` included)."""
+        """``[M, N, C, ...] -> [M, N, C, ...]`` with ``nn.BatchNorm``'s arithmetic (momentum ``None`` too)."""
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track:
             self.num_batches_tracked.add_(1)
