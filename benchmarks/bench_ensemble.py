@@ -132,9 +132,7 @@ def main() -> None:
     print(
         f"M = {opts.members}, {epochs} epochs, {repeats} interleaved repeats, CPU, {opts.threads} thread(s)"
     )
-    print(
-        "| workload | labels | ensemble fit / eval / query s | separate fit / eval / query s | ratio (round) |"
-    )
+    print("| workload | labels | ensemble fit / eval / query s | separate fit / eval / query s | ratio |")
     print("|---|---|---|---|---|")
     for r in rows:
         ens, sep = r["ens"], r["sep"]

@@ -55,7 +55,13 @@ PER_ITEM: tuple[type[nn.Module], ...] = (
 
 
 def _stack(nets: Sequence[nn.Module], name: str) -> nn.Parameter:
+    """The members' ``name`` tensors stacked on a new first axis, as one parameter."""
     return nn.Parameter(torch.stack([getattr(n, name).detach() for n in nets]).clone())
+
+
+def _cat(nets: Sequence[nn.Module], name: str) -> torch.Tensor:
+    """The members' ``name`` tensors side by side on their first axis (a copy)."""
+    return torch.cat([getattr(n, name).detach() for n in nets]).clone()
 
 
 class MergeMembers(nn.Module):
@@ -108,12 +114,8 @@ class GroupedConv(nn.Module):
         self.m, self.groups = len(nets), first.groups
         self.stride, self.padding, self.dilation = first.stride, first.padding, first.dilation
         self.conv = F.conv2d if isinstance(first, nn.Conv2d) else F.conv1d
-        self.weight = nn.Parameter(torch.cat([n.weight.detach() for n in nets]).clone())
-        self.bias = (
-            nn.Parameter(torch.cat([n.bias.detach() for n in nets]).clone())
-            if first.bias is not None
-            else None
-        )
+        self.weight = nn.Parameter(_cat(nets, "weight"))
+        self.bias = nn.Parameter(_cat(nets, "bias")) if first.bias is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[M, N, C, ...] -> [M, N, out, ...]``."""
@@ -132,27 +134,32 @@ class GroupedConv(nn.Module):
 class GroupedBatchNorm(nn.Module):
     """M batch norms (1d or 2d) as one over the members' channels side by side."""
 
+    running_mean: torch.Tensor | None
+    running_var: torch.Tensor | None
+    num_batches_tracked: torch.Tensor | None
+
     def __init__(self, nets: Sequence[nn.BatchNorm1d | nn.BatchNorm2d]) -> None:
         super().__init__()
         first = nets[0]
         self.m, self.eps, self.momentum = len(nets), first.eps, first.momentum
-        self.weight = (
-            nn.Parameter(torch.cat([n.weight.detach() for n in nets]).clone()) if first.affine else None
-        )
-        self.bias = nn.Parameter(torch.cat([n.bias.detach() for n in nets]).clone()) if first.affine else None
+        self.weight = nn.Parameter(_cat(nets, "weight")) if first.affine else None
+        self.bias = nn.Parameter(_cat(nets, "bias")) if first.affine else None
         self.track = first.track_running_stats
+        tracked: dict[str, torch.Tensor | None] = dict.fromkeys(
+            ("running_mean", "running_var", "num_batches_tracked")
+        )
         if self.track:
-            self.register_buffer("running_mean", torch.cat([n.running_mean for n in nets]).clone())
-            self.register_buffer("running_var", torch.cat([n.running_var for n in nets]).clone())
-            self.register_buffer("num_batches_tracked", first.num_batches_tracked.clone())
-        else:
-            self.running_mean: torch.Tensor | None = None
-            self.running_var: torch.Tensor | None = None
+            done = first.num_batches_tracked
+            count = torch.zeros((), dtype=torch.long) if done is None else done.detach().clone()
+            tracked = {"running_mean": _cat(nets, "running_mean"), "running_var": _cat(nets, "running_var")}
+            tracked["num_batches_tracked"] = count
+        for name, value in tracked.items():
+            self.register_buffer(name, value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[M, N, C, ...] -> [M, N, C, ...]`` with ``nn.BatchNorm``'s arithmetic (momentum ``None`` too)."""
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track:
+        if self.training and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked)

@@ -67,8 +67,8 @@ class Ensemble(nn.Module):
         self.member_type = type(nets[0]).__name__
         self.split = _split(nets[0])
         if self.split:
-            self.body = batch_members([n.body for n in nets])  # type: ignore[union-attr]
-            self.head_members = batch_members([n.head for n in nets])  # type: ignore[union-attr]
+            self.body = batch_members([n.get_submodule("body") for n in nets])
+            self.head_members = batch_members([n.get_submodule("head") for n in nets])
         else:
             self.whole = batch_members(nets)
 
