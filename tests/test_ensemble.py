@@ -147,3 +147,62 @@ def test_mc_scores_run_over_the_members():
         expected = ens.member_logits(x).double().log_softmax(-1)
     torch.testing.assert_close(lp, expected, rtol=1e-6, atol=1e-6)
     assert scores.bald(lp).shape == (15,) and (scores.bald(lp) > 0).all()
+
+
+ENSEMBLE = ["model=ensemble", "model.members=3"]
+
+
+def test_an_ensemble_run_is_bit_identical_twice(run_cfg, tmp_path):
+    import pandas as pd
+
+    from alrun.run.records import RESULT_COLUMNS
+
+    args = [*ENSEMBLE, "model.bootstrap=true", "strategy=bald"]  # source=auto: the members
+    a, b = run_cfg(*args, folder="a"), run_cfg(*args, folder="b")
+    keep = [c for c in RESULT_COLUMNS if c in a[0]]
+    assert pd.DataFrame(a)[keep].equals(pd.DataFrame(b)[keep]) and [r["n_labelled"] for r in a] == [
+        10,
+        14,
+        18,
+        20,
+    ]
+    assert (tmp_path / "a" / "queries.csv").read_bytes() == (tmp_path / "b" / "queries.csv").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["strategy=vote_entropy"],
+        ["strategy=epig", "strategy.source=members", "strategy.n_targets=20"],
+        ["strategy=batchbald", "strategy.source=members"],
+        ["strategy=power_bald", "strategy.base.source=members"],
+        ["strategy=dfal"],
+    ],
+)
+def test_strategies_score_over_the_members(run_cfg, args):
+    rows = run_cfg(*ENSEMBLE, *args)
+    assert [r["n_labelled"] for r in rows] == [10, 14, 18, 20] and rows[0]["query/n_scored"] == 1337
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [*ENSEMBLE, "strategy=bald"],
+            "MC dropout over an ensemble is not supported; set strategy.source=members",
+        ),
+        (["strategy=bald", "strategy.source=members"], "strategy.source=members needs an ensemble"),
+        (["strategy=bald", "strategy.source=member"], "strategy.source='member' is not allowed"),
+        (["model=ensemble", "model.members=1"], "model.members=1 is out of range"),
+    ],
+)
+def test_a_source_the_model_cannot_give_is_refused_before_training(make_cfg, args, message):
+    from hydra.utils import instantiate
+
+    from alrun.errors import ConfigError
+    from alrun.run.experiment import build_strategy
+    from alrun.seeding import Streams
+
+    cfg = make_cfg(*args)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build_strategy(cfg, instantiate(cfg.dataset), Streams(0))

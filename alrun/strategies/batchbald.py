@@ -147,7 +147,7 @@ class BatchBald(Acquisition):
         consistent: one dropout mask per pass for the whole pool (what the joint entropy assumes).
         max_configs: enumerate the batch's label configurations exactly while there are at most this many.
         config_samples: configurations sampled beyond that (rounded up to a multiple of T).
-        source: ``dropout`` or ``members`` (see :mod:`~alrun.strategies.samples`).
+        source: ``auto``, ``dropout`` or ``members`` (see :mod:`~alrun.strategies.samples`).
     """
 
     def __init__(
@@ -156,7 +156,7 @@ class BatchBald(Acquisition):
         consistent: bool = True,
         max_configs: int = 1000,
         config_samples: int = 1000,
-        source: str = "dropout",
+        source: str = "auto",
     ) -> None:
         self.mc_samples = check_int("strategy.mc_samples", mc_samples, 1)
         self.consistent = bool(consistent)

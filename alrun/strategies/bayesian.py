@@ -26,10 +26,10 @@ class MCAcquisition(ScoreAcquisition):
     Args:
         mc_samples: T, the number of stochastic forward passes (``source=dropout``).
         consistent: one dropout mask per pass shared by every candidate (see :mod:`~alrun.strategies.mc`).
-        source: ``dropout`` or ``members`` (see :mod:`~alrun.strategies.samples`).
+        source: ``auto``, ``dropout`` or ``members`` (see :mod:`~alrun.strategies.samples`).
     """
 
-    def __init__(self, mc_samples: int = 20, consistent: bool = False, source: str = "dropout") -> None:
+    def __init__(self, mc_samples: int = 20, consistent: bool = False, source: str = "auto") -> None:
         self.mc_samples = check_int("strategy.mc_samples", mc_samples, 1)
         self.consistent = bool(consistent)
         self.source = check_source(source)

@@ -98,7 +98,7 @@ class Epig(ScoreAcquisition):
 
     Args:
         mc_samples: T, the number of MC-dropout passes (``source=dropout``; masks are always consistent).
-        source: ``dropout`` or ``members`` (see :mod:`~alrun.strategies.samples`).
+        source: ``auto``, ``dropout`` or ``members`` (see :mod:`~alrun.strategies.samples`).
         n_targets: targets per query, drawn without replacement by the round's acquisition stream
             (all of them when the target set is smaller).
         targets: ``pool`` (targets drawn from the unlabelled candidates), a ``.npy`` / ``.pt`` file of
@@ -108,7 +108,7 @@ class Epig(ScoreAcquisition):
     def __init__(
         self,
         mc_samples: int = 20,
-        source: str = "dropout",
+        source: str = "auto",
         n_targets: int = 100,
         targets: str | torch.Tensor = "pool",
     ) -> None:

@@ -4,6 +4,7 @@
 ``var_ratio``, ``mean_std``, ``batchbald``, ``vote_entropy``, ``kl_to_mean``, ``epig``, and the
 stochastic wrappers around them):
 
+* ``auto`` (the default): ``members`` when the model is an ensemble, else ``dropout``;
 * ``dropout``: ``mc_samples`` MC-dropout passes of the net (:mod:`alrun.strategies.mc`);
 * ``members``: one sample per member of an ensemble (``model=ensemble``): a net with a
   ``member_logits(x) -> [M, N, C]`` method; ``mc_samples`` and ``consistent`` do not apply (each
@@ -19,7 +20,7 @@ from alrun.errors import ConfigError
 from alrun.strategies.base import QueryContext
 from alrun.strategies.mc import mc_log_probs, require_dropout
 
-SOURCES = ("dropout", "members")
+SOURCES = ("auto", "dropout", "members")
 
 
 def check_source(source: str) -> str:
@@ -34,8 +35,16 @@ def has_members(net: nn.Module) -> bool:
     return callable(getattr(net, "member_logits", None))
 
 
+def resolve(net: nn.Module, source: str) -> str:
+    """``dropout`` or ``members``: what ``source`` means for ``net`` (``auto``: members of an ensemble)."""
+    if source == "auto":
+        return "members" if has_members(net) else "dropout"
+    return source
+
+
 def require_samples(net: nn.Module, source: str, strategy: str, consistent: bool = False) -> None:
     """Raise :class:`ConfigError` when ``net`` cannot give ``source``'s samples to ``strategy``."""
+    source = resolve(net, source)
     if source == "members":
         if not has_members(net):
             raise ConfigError(
@@ -56,7 +65,7 @@ def sample_log_probs(
 ) -> torch.Tensor:
     """``[T, N, C]`` float64 log-probabilities of the candidates from ``source`` (cached per query),
     or of other inputs ``x`` under the same samples (same members, same consistent masks)."""
-    if source == "members":
+    if resolve(ctx.net, source) == "members":
         return member_log_probs(ctx, x)
     return mc_log_probs(ctx, samples, consistent, x)
 
