@@ -108,8 +108,8 @@ def test_one_optimizer_step_of_the_ensemble_equals_separate_steps():
     for m, net in enumerate(nets):  # the same weights as member m
         net.body[1].weight.data.copy_(ens.body[1].weight[m])
         net.body[1].bias.data.copy_(ens.body[1].bias[m])
-        net.head.weight.data.copy_(ens.head_members.weight[m])
-        net.head.bias.data.copy_(ens.head_members.bias[m])
+        net.head.weight.data.copy_(ens.head.heads.weight[m])
+        net.head.bias.data.copy_(ens.head.heads.bias[m])
     x = torch.randn(12, 6, generator=torch.Generator().manual_seed(3))
     y = torch.randint(0, 4, (12,), generator=torch.Generator().manual_seed(4))
     opt = torch.optim.Adam(ens.parameters(), lr=0.01)
@@ -119,7 +119,7 @@ def test_one_optimizer_step_of_the_ensemble_equals_separate_steps():
         single = torch.optim.Adam(net.parameters(), lr=0.01)
         F.cross_entropy(net(x), y).backward()
         single.step()
-        torch.testing.assert_close(ens.head_members.weight[m], net.head.weight, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(ens.head.heads.weight[m], net.head.weight, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(ens.body[1].weight[m], net.body[1].weight, rtol=1e-5, atol=1e-6)
 
 
@@ -188,7 +188,7 @@ def test_strategies_score_over_the_members(run_cfg, args):
     ("args", "message"),
     [
         (
-            [*ENSEMBLE, "strategy=bald"],
+            [*ENSEMBLE, "strategy=bald", "strategy.source=dropout"],
             "MC dropout over an ensemble is not supported; set strategy.source=members",
         ),
         (["strategy=bald", "strategy.source=members"], "strategy.source=members needs an ensemble"),

@@ -37,8 +37,32 @@ def _split(net: nn.Module) -> bool:
     return isinstance(net, Classifier) and type(net).forward is Classifier.forward
 
 
-class Ensemble(nn.Module):
+def log_mean_probs(logits: torch.Tensor) -> torch.Tensor:
+    """``[M, N, C]`` member logits -> ``[N, C]`` log of the members' mean probabilities."""
+    return torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(logits.shape[0])
+
+
+class EnsembleHead(nn.Module):
+    """The members' heads: ``[N, M·D]`` features side by side -> ``log p̄``; ``members``: per member."""
+
+    def __init__(self, heads: nn.Module, m: int) -> None:
+        super().__init__()
+        self.heads, self.m = heads, m
+
+    def members(self, h: torch.Tensor) -> torch.Tensor:
+        """``[M, N, D]`` per-member features -> ``[M, N, C]`` logits."""
+        return self.heads(h)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """``[N, M·D]`` -> ``[N, C]`` ``log p̄``."""
+        return log_mean_probs(self.heads(h.reshape(h.shape[0], self.m, -1).transpose(0, 1)))
+
+
+class Ensemble(Classifier):
     """M members trained and evaluated as one model.
+
+    ``body`` and ``head`` are the members' (when the member model is ``head(body(x))``): ``body`` maps
+    ``[M, N, ...]`` to ``[M, N, D]``, :meth:`embed` gives ``[N, M·D]``, ``head`` maps that to ``log p̄``.
 
     Args:
         input_shape: shape of one input item (from the dataset).
@@ -68,7 +92,7 @@ class Ensemble(nn.Module):
         self.split = _split(nets[0])
         if self.split:
             self.body = batch_members([n.get_submodule("body") for n in nets])
-            self.head_members = batch_members([n.get_submodule("head") for n in nets])
+            self.head = EnsembleHead(batch_members([n.get_submodule("head") for n in nets]), self.members)
         else:
             self.whole = batch_members(nets)
 
@@ -78,15 +102,13 @@ class Ensemble(nn.Module):
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
         """``[M, N, C]`` logits of every member."""
         if self.split:
-            return self.head_members(self.body(self._expand(x)))
+            assert isinstance(self.head, EnsembleHead)
+            return self.head.members(self.body(self._expand(x)))
         return self.whole(self._expand(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, C]`` log of the members' mean probabilities (normalised: its softmax is ``p̄``)."""
-        return self._mean(self.member_logits(x))
-
-    def _mean(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(self.members)
+        return log_mean_probs(self.member_logits(x))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, M·D]`` features: every member's penultimate features side by side."""
@@ -97,11 +119,6 @@ class Ensemble(nn.Module):
             )
         h = self.body(self._expand(x))
         return h.transpose(0, 1).reshape(x.shape[0], -1)
-
-    def head(self, h: torch.Tensor) -> torch.Tensor:
-        """``log p̄`` from :meth:`embed`'s features (what ``forward`` gives)."""
-        per_member = h.reshape(h.shape[0], self.members, -1).transpose(0, 1)
-        return self._mean(self.head_members(per_member))
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Sum over members of each member's mean cross-entropy on the mini-batch.

@@ -51,7 +51,8 @@ def table(summary: pd.DataFrame, targets: list[float]) -> tuple[list[str], list[
     else:
         op = "<=" if lower_is_better(metric) else ">="
         headers += [f"final {metric}", f"AUBC {metric}", *(f"labels to {op} {t:g}" for t in targets)]
-    headers += [f"Δ AUBC vs {BASELINE} [95% CI]", f"Δ final acc vs {BASELINE} [95% CI]"]
+    final = "final acc" if metric == DEFAULT_METRIC else "final"
+    headers += [f"Δ AUBC vs {BASELINE} [95% CI]", f"Δ {final} vs {BASELINE} [95% CI]"]
     rows = []
     for d in summary.to_dict("records"):
         cells = [str(d[c]) for c in ident] + [str(d["strategy"]), str(d["n_seeds"])]
