@@ -16,12 +16,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from torch import nn
 
 from alrun.active.pool import ActivePool
 from alrun.active.querying import Querying
 from alrun.data.tensors import ChunkBatches, ShuffledBatches, TensorData, epoch_slices
 from alrun.errors import ConfigError, RunFailed
-from alrun.models.nets import Classifier
 from alrun.run.safety import maybe_die
 from alrun.seeding import Streams, torch_global_seed
 from alrun.strategies import Acquisition
@@ -46,7 +46,7 @@ class Strategy(Querying, pl.LightningModule):
     """Pool-based active learning as a LightningModule (deeplay's ``Strategy`` API).
 
     Args:
-        net_factory: builds a fresh :class:`~alrun.models.nets.Classifier` (called under a seeded scope).
+        net_factory: builds a fresh model, any ``nn.Module`` returning logits (called under a seeded scope).
         acquisition: the query rule (the ``strategy`` config group).
         train_pool: the training pool.
         test: the fixed test set (never queried).
@@ -67,7 +67,7 @@ class Strategy(Querying, pl.LightningModule):
 
     def __init__(
         self,
-        net_factory: Callable[[], Classifier],
+        net_factory: Callable[[], nn.Module],
         acquisition: Acquisition,
         train_pool: ActivePool,
         test: TensorData,
@@ -99,7 +99,7 @@ class Strategy(Querying, pl.LightningModule):
         self.epoch_listeners: list[Callable[[int], None]] = []
         self._epoch_loss = float("nan")
 
-    def _new_net(self, round_: int) -> Classifier:
+    def _new_net(self, round_: int) -> nn.Module:
         with torch_global_seed(self.streams.entropy("weights", round_)):
             return self.net_factory()
 

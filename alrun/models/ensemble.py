@@ -17,6 +17,7 @@ one architecture, each with its own seeded initialisation, trained together as o
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 
@@ -26,7 +27,6 @@ from torch import nn
 
 from alrun.config.checks import check_int
 from alrun.data.tensors import TensorData
-from alrun.errors import ConfigError
 from alrun.models.batched import batch_members
 from alrun.models.nets import Classifier
 from alrun.seeding import derive, torch_global_seed
@@ -35,6 +35,16 @@ from alrun.seeding import derive, torch_global_seed
 def _split(net: nn.Module) -> bool:
     """Whether ``net`` is ``head(body(x))`` (alrun's nets): then features exist between the two."""
     return isinstance(net, Classifier) and type(net).forward is Classifier.forward
+
+
+def build_member(member: Callable[..., nn.Module], input_shape: Sequence[int], n_classes: int) -> nn.Module:
+    """One member, given the dataset's ``input_shape`` and ``n_classes`` where its constructor takes them."""
+    try:
+        params = inspect.signature(member).parameters
+    except (TypeError, ValueError):  # no signature to read: pass nothing
+        params = {}  # type: ignore[assignment]
+    given = {"input_shape": tuple(input_shape), "n_classes": int(n_classes)}
+    return member(**{k: v for k, v in given.items() if k in params})
 
 
 def log_mean_probs(logits: torch.Tensor) -> torch.Tensor:
@@ -87,7 +97,7 @@ class Ensemble(Classifier):
         nets = []
         for m in range(self.members):
             with torch_global_seed(derive(base, m)):
-                nets.append(member(input_shape=input_shape, n_classes=n_classes))
+                nets.append(build_member(member, input_shape, n_classes))
         self.member_type = type(nets[0]).__name__
         self.split = _split(nets[0])
         if self.split:
@@ -95,6 +105,7 @@ class Ensemble(Classifier):
             self.head = EnsembleHead(batch_members([n.get_submodule("head") for n in nets]), self.members)
         else:
             self.whole = batch_members(nets)
+            self.__dict__["embed"] = None  # no features: embedding strategies are refused before any fit
 
     def _expand(self, x: torch.Tensor) -> torch.Tensor:
         return x.expand(self.members, *x.shape)
@@ -111,12 +122,8 @@ class Ensemble(Classifier):
         return log_mean_probs(self.member_logits(x))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """``[N, M·D]`` features: every member's penultimate features side by side."""
-        if not self.split:
-            raise ConfigError(
-                f"model=ensemble: its members ({self.member_type}) are not body + head, so there are "
-                "no features for an embedding strategy (use a member model such as mlp or cnn)"
-            )
+        """``[N, M·D]`` features: every member's penultimate features side by side (members that are
+        ``head(body(x))`` only; for others ``embed`` is ``None``)."""
         h = self.body(self._expand(x))
         return h.transpose(0, 1).reshape(x.shape[0], -1)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from abc import abstractmethod
 
 import torch
+from torch import nn
 
 from alrun.config.checks import check_int
-from alrun.models.nets import Classifier
 from alrun.strategies import scores
 from alrun.strategies.base import QueryContext, ScoreAcquisition
 from alrun.strategies.samples import check_source, require_samples, sample_log_probs
@@ -34,7 +34,7 @@ class MCAcquisition(ScoreAcquisition):
         self.consistent = bool(consistent)
         self.source = check_source(source)
 
-    def check(self, net: Classifier, name: str | None = None) -> None:
+    def check(self, net: nn.Module, name: str | None = None) -> None:
         """Refuse a net that cannot give the samples (no dropout layers, or no members)."""
         require_samples(net, self.source, name or self.name, self.consistent)
 
