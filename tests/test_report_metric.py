@@ -80,3 +80,8 @@ def test_a_run_stopped_early_is_complete_with_its_aubc_over_what_it_spent(tmp_pa
     )
     assert runs.loc["margin", "aubc"] == pytest.approx(0.6)  # (0.5 + 0.7) / 2 over the 4 labels it spent
     assert runs.loc["random", "aubc"] == pytest.approx(0.63)  # over the budget of 10
+    md = (tmp_path / "summary.md").read_text()
+    assert (
+        "## Runs stopped early (1)" in md
+        and "| a | margin | 0 | stable_predictions | 1 | kappa >= 0.99" in md
+    )

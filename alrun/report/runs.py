@@ -38,9 +38,9 @@ class Runs:
 
     Attributes:
         runs: one row per run folder: ``path``, the identity columns, ``seed``, ``status``, ``budget``,
-            ``rows``, ``expected_rows``, ``stopped_by`` and ``stopped_round`` (the rule that ended the run,
-            ``budget`` when it spent its budget, and the last round) and ``problem`` (empty for a
-            finished, complete run).
+            ``rows``, ``expected_rows``, ``stopped_by``, ``stopped_round`` and ``stopped_reason`` (the
+            rule that ended the run, ``budget`` when it spent its budget, the last round, why) and
+            ``problem`` (empty for a finished, complete run).
         rounds: one row per (run, round) of every run with a readable ``metrics.csv``: ``path``, the
             identity columns, ``seed`` and every column of ``metrics.csv`` (extra columns are kept).
     """
@@ -126,7 +126,11 @@ def _stopped(info: dict[str, Any]) -> dict[str, Any]:
     stop = info.get("stopped")
     if not isinstance(stop, dict):
         stop = {}
-    return {"stopped_by": stop.get("by"), "stopped_round": stop.get("round")}
+    return {
+        "stopped_by": stop.get("by"),
+        "stopped_round": stop.get("round"),
+        "stopped_reason": stop.get("reason"),
+    }
 
 
 def _expected_rows(info: dict[str, Any], cfg: dict[str, Any]) -> int | None:

@@ -80,6 +80,26 @@ def problem_rows(runs: pd.DataFrame, root: Path) -> list[list[str]]:
     return out
 
 
+def stopped_rows(runs: pd.DataFrame, root: Path) -> list[list[str]]:
+    """``[folder, strategy, seed, rule, round, reason]`` for every complete run a stopping rule ended."""
+    if "stopped_by" not in runs:
+        return []
+    early = runs[(runs["problem"] == "") & runs["stopped_by"].notna() & (runs["stopped_by"] != "budget")]
+    out = []
+    for d in early.to_dict("records"):
+        folder = Path(d["path"])
+        shown = folder.relative_to(root) if folder.is_relative_to(root) else folder
+        seed = "" if pd.isna(d["seed"]) else str(d["seed"])
+        out.append(
+            [str(shown) or ".", str(d["strategy"]), seed, str(d["stopped_by"]), str(int(d["stopped_round"]))]
+        )
+        out[-1].append(str(d["stopped_reason"]))
+    return out
+
+
+STOPPED_HEADERS = ["folder", "strategy", "seed", "stopped by", "round", "reason"]
+
+
 def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
@@ -106,6 +126,10 @@ def markdown(summary: pd.DataFrame, runs: pd.DataFrame, root: Path, targets: lis
             "(seeds that reached it / seeds). "
             f"Δ vs {BASELINE}: mean paired difference over the seeds both ran, with a 95% t interval.",
         ]
+    stopped = stopped_rows(runs, root)
+    if stopped:
+        lines += ["", f"## Runs stopped early ({len(stopped)})", ""]
+        lines += _md_table(STOPPED_HEADERS, stopped)
     problems = problem_rows(runs, root)
     if problems:
         lines += ["", f"## Failed or unfinished runs ({len(problems)})", ""]
