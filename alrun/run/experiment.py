@@ -11,6 +11,7 @@ import logging
 import platform
 import subprocess
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -28,15 +29,17 @@ from alrun.active.pool import ActivePool
 from alrun.active.stopping import Stopping
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
-from alrun.config.instantiation import instantiate_checked
+from alrun.config.instantiation import checked_calls, instantiate_checked
 from alrun.data.python import build_dataset
 from alrun.data.splits import Splits, hold_out
+from alrun.data.tensors import fingerprint
 from alrun.errors import ConfigError
 from alrun.models.adapt import model_factory
 from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.records import RunFolder
+from alrun.run.safety import maybe_die
 from alrun.run.summary import RunSummary
 from alrun.seeding import Streams
 from alrun.strategies.function import build_acquisition
@@ -110,7 +113,8 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     check_val_size(cfg.val_size, cfg.initial_size + cfg.budget, len(splits.train))
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
     check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
-    net_factory = model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2].clone())
+    factory = model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2].clone())
+    net_factory = checked_calls(factory, cfg.model, "model")
     return Strategy(
         net_factory=net_factory,
         acquisition=build_acquisition(cfg.strategy),
@@ -138,15 +142,41 @@ def build_stopping(cfg: DictConfig, strategy: Strategy) -> Stopping:
     return stopping
 
 
+def check_same_data(cfg: DictConfig, run_dir: Path, state: RunState, digest: str) -> None:
+    """Refuse to resume a run on data other than those its checkpoint was made on."""
+    if state.data_hash != digest:
+        where = cfg.dataset.get("path") or cfg.dataset.get("root") or cfg.dataset.get("_target_")
+        raise ConfigError(
+            f"{run_dir} holds a run made on other data, refusing to resume it (dataset {where}: hash "
+            f"{digest} now, {state.data_hash} in its checkpoint); allowed: the run's own data, or a new "
+            "folder"
+        )
+
+
+def restore_strategy(strategy: Strategy, run_dir: Path, state: RunState) -> None:
+    """Load the checkpoint's strategy state; one line if it does not fit this run."""
+    try:
+        checkpoint.load_strategy_state(strategy, state.strategy)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        problem = " ".join(str(exc).split())[:200]
+        raise checkpoint.damaged(run_dir / checkpoint.FILENAME, f"its strategy state: {problem}") from None
+
+
 def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Experiment:
-    """Instantiate the run's objects from the composed config (and restore ``state`` when resuming)."""
+    """Instantiate the run's objects from the composed config (and restore ``state`` when resuming).
+
+    Nothing is written here: files are written once the run starts (``run_loop``).
+    """
     streams = Streams(cfg.seed)
-    strategy = build_strategy(cfg, build_dataset(cfg.dataset), streams)
+    splits = build_dataset(cfg.dataset)
+    digest = fingerprint(splits.train, splits.test)
+    strategy = build_strategy(cfg, splits, streams)
     stopping = build_stopping(cfg, strategy)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(run_dir, run_meta(cfg))
     if state.rounds_done:
-        checkpoint.load_strategy_state(strategy, state.strategy)
+        check_same_data(cfg, run_dir, state, digest)
+        restore_strategy(strategy, run_dir, state)
         stopping.load_state_dict(state.stopping)
         folder.restore(
             state.rows,
@@ -165,6 +195,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     def make_trainer() -> pl.Trainer:
         return trainer_partial(callbacks=[*user_callbacks, *display.callbacks()])
 
+    state.data_hash = digest
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
     observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy, state, stopping), display]
     return Experiment(strategy, make_trainer, plan, observers, state, stopping)
@@ -201,12 +232,19 @@ def prepare_state(cfg: DictConfig, run_dir: Path) -> RunState:
     return state
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
-    """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers)."""
+def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] | None = None) -> float:
+    """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers).
+
+    Args:
+        cfg: the composed run config.
+        run_dir: the run folder.
+        started: called once everything is built and checked, just before the run starts writing its
+            files (the CLI's guard of the run folder: a command refused before then leaves no trace).
+    """
     start = perf_counter()
     quiet_lightning()
     state = prepare_state(cfg, run_dir)
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     console.print(f"run folder: {run_dir}", soft_wrap=True)
     if state.finished:
         message = f"already finished: {run_dir} (remove its checkpoint.pt to run it again)"
@@ -219,6 +257,9 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         exp = build(cfg, run_dir, state)
+        maybe_die("startup", 4)
+        if started is not None:
+            started()
         summary = RunSummary(cfg.budget, state.rows)
         observers = [*exp.observers, summary]
         row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, state.rounds_done, exp.stopping)

@@ -13,7 +13,7 @@ from abc import abstractmethod
 import torch
 from torch import nn
 
-from alrun.config.checks import check_int
+from alrun.config.checks import check_bool, check_int
 from alrun.strategies import scores
 from alrun.strategies.base import QueryContext, ScoreAcquisition
 from alrun.strategies.samples import check_source, require_samples, sample_log_probs
@@ -29,9 +29,11 @@ class MCAcquisition(ScoreAcquisition):
         source: ``auto``, ``dropout`` or ``members`` (see :mod:`~alrun.strategies.samples`).
     """
 
+    min_score = 0.0  # BALD is clamped at 0; entropies, variation ratios and deviations are >= 0
+
     def __init__(self, mc_samples: int = 20, consistent: bool = False, source: str = "auto") -> None:
         self.mc_samples = check_int("strategy.mc_samples", mc_samples, 1)
-        self.consistent = bool(consistent)
+        self.consistent = check_bool("strategy.consistent", consistent)
         self.source = check_source(source)
 
     def check(self, net: nn.Module, name: str | None = None) -> None:
