@@ -70,6 +70,15 @@ SLOW_CASES = [
     (("reset=scratch", "strategy=entropy"), "fit@3"),
     (("reset=warm", "strategy=margin"), "query@3"),
     (("reset=scratch", "strategy=random"), "checkpoint@4"),
+    (  # a run that stops early (kappa >= -1 for 2 rounds: at round 2) resumes into the same stop
+        (
+            "strategy=margin",
+            "stopping=[stable_predictions]",
+            "stopping.stable_predictions.threshold=-1",
+            "stopping.stable_predictions.window=2",
+        ),
+        "fit@2",
+    ),
 ]
 
 
