@@ -120,6 +120,8 @@ def main() -> None:
                             seconds = rounds_seconds(alrun, [*args, *extra], env, folder)
                             times.setdefault((work, name, busy), []).append(seconds)
                             LOADS.setdefault((work, name, busy), []).append(os.getloadavg()[0])
+                            state = "busy" if busy else "quiet"
+                            print(f"{work} {name} {state}: {seconds:.2f} s, load {load()}", file=sys.stderr)
             print(f"repeat {rep + 1} done, load {load()}", file=sys.stderr, flush=True)
     print(f"load average at end: {load()}\n")
     report(times, workloads, list(runs))

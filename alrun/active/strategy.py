@@ -16,7 +16,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from alrun.active.pool import ActivePool
@@ -27,6 +26,7 @@ from alrun.run.safety import maybe_die
 from alrun.seeding import Streams, torch_global_seed
 from alrun.strategies import Acquisition
 from alrun.training.inference import batch_metrics, evaluate
+from alrun.training.loss import training_loss
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 
@@ -167,7 +167,7 @@ class Strategy(Querying, pl.LightningModule):
         return self._epoch_loss
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(self.net(x), y)
+        loss = training_loss(self.net, x, y)
         self._losses.append(loss.detach())
         self._sizes.append(len(y))
         return loss
@@ -208,6 +208,9 @@ class Strategy(Querying, pl.LightningModule):
     def train_dataloader(self) -> ShuffledBatches:
         """The labelled training items, shuffled by this round's training stream."""
         data = self.train_pool.labelled_data()
+        prepare = getattr(self.net, "training_data", None)  # an ensemble's bootstrap counts
+        if prepare is not None:
+            data = prepare(data, self.streams.torch("bootstrap", self.round))
         gen = self.streams.torch("train", self.round)
         return ShuffledBatches(data.x, data.y, self.batch_size, gen, self._epochs_per_step())
 

@@ -32,7 +32,7 @@ INTEGERS: dict[str, int] = {
 BOOLEANS: tuple[str, ...] = ("progress",)
 
 
-GROUPS: tuple[str, ...] = ("dataset", "model", "optimizer", "strategy", "trainer")
+GROUPS: tuple[str, ...] = ("dataset", "model", "optimizer", "strategy", "trainer", "stopping")
 # every top-level key of configs/config.yaml (tests check the two agree); `hydra` is Hydra's own
 TOP_LEVEL_KEYS: frozenset[str] = frozenset(
     [*INTEGERS, *CHOICES, *BOOLEANS, *GROUPS, "pool_subsample", "threads", "resume"]

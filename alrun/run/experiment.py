@@ -26,6 +26,7 @@ from rich.console import Console
 import alrun
 from alrun.active.loop import Plan, RunObserver, run_loop
 from alrun.active.pool import ActivePool
+from alrun.active.stopping import Stopping
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
 from alrun.config.instantiation import checked_calls, instantiate_checked
@@ -53,6 +54,7 @@ class Experiment:
     plan: Plan
     observers: list[RunObserver]
     state: RunState
+    stopping: Stopping
     threads: int  # torch CPU threads for the run (`threads` in the config, resolved)
 
 
@@ -63,7 +65,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-    # alrun runs its jobs itself (hydra/launcher=slurm for a cluster): Lightning's srun hint does not apply
+    # on a Slurm node Lightning hints at srun: alrun runs one process per run, a Slurm job included
     warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system.*")
 
 
@@ -133,6 +135,17 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     )
 
 
+def build_stopping(cfg: DictConfig, strategy: Strategy) -> Stopping:
+    """The ``stopping`` group's rules (none by default), each checked against the run first."""
+    rules = {
+        str(name): instantiate_checked(node, f"stopping.{name}")
+        for name, node in (cfg.get("stopping") or {}).items()
+    }
+    stopping = Stopping(rules)
+    stopping.setup(strategy)
+    return stopping
+
+
 def check_same_data(cfg: DictConfig, run_dir: Path, state: RunState, digest: str) -> None:
     """Refuse to resume a run on data other than those its checkpoint was made on."""
     if state.data_hash != digest:
@@ -162,12 +175,14 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     splits = build_dataset(cfg.dataset)
     digest = fingerprint(splits.train, splits.test)
     strategy = build_strategy(cfg, splits, streams)
+    stopping = build_stopping(cfg, strategy)
     n_threads = threads.resolve(cfg.threads, strategy.net, splits.input_shape, cfg.batch_size)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(run_dir, {**run_meta(cfg), "threads": n_threads})
     if state.rounds_done:
         check_same_data(cfg, run_dir, state, digest)
         restore_strategy(strategy, run_dir, state)
+        stopping.load_state_dict(state.stopping)
         folder.restore(
             state.rows,
             state.records,
@@ -187,8 +202,8 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
 
     state.data_hash = digest
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
-    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy, state), display]
-    return Experiment(strategy, make_trainer, plan, observers, state, n_threads)
+    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy, state, stopping), display]
+    return Experiment(strategy, make_trainer, plan, observers, state, stopping, n_threads)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -251,7 +266,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] |
             started()
         summary = RunSummary(cfg.budget, state.rows)
         observers = [*exp.observers, summary]
-        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, start_round=state.rounds_done)
+        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, state.rounds_done, exp.stopping)
     finally:
         torch.set_num_threads(before)  # a sweep's next job starts from the same setting
     console.print(summary.line(run_dir, perf_counter() - start), soft_wrap=True)

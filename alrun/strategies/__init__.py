@@ -12,19 +12,25 @@ from typing import TYPE_CHECKING, Any
 from alrun.strategies.base import Acquisition, QueryContext, ScoreAcquisition, Selection
 
 if TYPE_CHECKING:
+    from alrun.strategies.adversarial import Dfal
     from alrun.strategies.batchbald import BatchBald
     from alrun.strategies.bayesian import Bald, McEntropy, MeanStd, VarRatio
+    from alrun.strategies.committee import KlToMean, VoteEntropy
     from alrun.strategies.cover import ProbCover
     from alrun.strategies.diversity import Badge, Coreset, KMeansSampling, TypiClust
+    from alrun.strategies.epig import Epig
     from alrun.strategies.hybrid import ClusterMargin
     from alrun.strategies.stochastic import StochasticBatch
     from alrun.strategies.uncertainty import Entropy, LeastConfidence, Margin, Random
 
 MODULES: dict[str, str] = {
+    "Dfal": "adversarial",
     "BatchBald": "batchbald",
     **dict.fromkeys(["Bald", "McEntropy", "MeanStd", "VarRatio"], "bayesian"),
+    **dict.fromkeys(["KlToMean", "VoteEntropy"], "committee"),
     "ProbCover": "cover",
     **dict.fromkeys(["Badge", "Coreset", "KMeansSampling", "TypiClust"], "diversity"),
+    "Epig": "epig",
     "ClusterMargin": "hybrid",
     "StochasticBatch": "stochastic",
     **dict.fromkeys(["Entropy", "LeastConfidence", "Margin", "Random"], "uncertainty"),
@@ -47,8 +53,11 @@ __all__ = [
     "BatchBald",
     "ClusterMargin",
     "Coreset",
+    "Dfal",
     "Entropy",
+    "Epig",
     "KMeansSampling",
+    "KlToMean",
     "LeastConfidence",
     "Margin",
     "McEntropy",
@@ -61,4 +70,5 @@ __all__ = [
     "StochasticBatch",
     "TypiClust",
     "VarRatio",
+    "VoteEntropy",
 ]
