@@ -90,7 +90,7 @@ def _train_round(
     }
     fit(strategy, make_trainer())
     fitted = perf_counter()
-    row |= strategy.evaluate() | {"train/loss": strategy.last_train_loss}
+    row |= strategy.evaluate() | strategy.fit_metrics()
     evaluated = perf_counter()
     records = [strategy.query_and_update(query_size)] if query_size else []
     queried = perf_counter()

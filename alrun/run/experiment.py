@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 import platform
 import subprocess
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning
-import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -35,6 +32,11 @@ from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.records import RunFolder
 from alrun.seeding import Streams
+from alrun.training.paths import FitPath
+from alrun.training.preflight import check_fit, schedule
+from alrun.training.trainers import TrainerFactory, quiet_lightning
+
+__all__ = ["Experiment", "build", "build_strategy", "quiet_lightning", "run_experiment"]
 
 
 @dataclass
@@ -46,15 +48,7 @@ class Experiment:
     plan: Plan
     observers: list[RunObserver]
     state: RunState
-
-
-def quiet_lightning() -> None:
-    """Silence Lightning's per-Trainer banners and hints that do not apply to in-memory batches."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    fit_path: FitPath
 
 
 def git_commit() -> str | None:
@@ -119,37 +113,37 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
         reset=cfg.reset,
         fit_mode=cfg.fit_mode,
         pool_subsample=cfg.pool_subsample,
+        scheduler=schedule(cfg),
+        epoch_samples=cfg.epoch_samples,
+        weight_decay_groups=cfg.weight_decay_groups,
     )
 
 
 def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Experiment:
     """Instantiate the run's objects from the composed config (and restore ``state`` when resuming)."""
+    fit_path = check_fit(cfg, run_dir)
     streams = Streams(cfg.seed)
     strategy = build_strategy(cfg, instantiate_checked(cfg.dataset, "dataset"), streams)
     state = state or RunState(config=resolved(cfg), strategy={})
-    folder = RunFolder(run_dir, run_meta(cfg))
+    folder = RunFolder(
+        run_dir, run_meta(cfg) | {"fit_path": fit_path.name, "fit_path_reason": fit_path.reason}
+    )
     if state.rounds_done:
-        checkpoint.load_strategy_state(strategy, state.strategy)
+        strategy.resume.load_state_dict(state.strategy)
         folder.restore(
             state.rows,
             state.records,
             {"rounds_done": state.rounds_done, "resumed_at_round": state.rounds_done},
         )
     display = Display(live=cfg.progress)
-    trainer_partial = instantiate_checked(cfg.trainer, "trainer")
-    user_callbacks = list(trainer_partial.keywords.pop("callbacks", None) or [])
-    if user_callbacks and cfg.fit_mode == "fused":
-        raise ConfigError(
-            "fit_mode=fused runs a round's epochs in one Lightning step, so trainer.callbacks would never "
-            "see single epochs (allowed: fit_mode=epoch or batch with callbacks)"
-        )
+    trainers = TrainerFactory.from_config(cfg, run_dir, extra=display.callbacks)
 
-    def make_trainer() -> pl.Trainer:
-        return trainer_partial(callbacks=[*user_callbacks, *display.callbacks()])
+    def make_trainer() -> Any:
+        return trainers(strategy.round)
 
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
-    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy, state), display]
-    return Experiment(strategy, make_trainer, plan, observers, state)
+    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy.resume, state), display]
+    return Experiment(strategy, make_trainer, plan, observers, state, fit_path)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -198,6 +192,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         exp = build(cfg, run_dir, state)
+        console.print(f"fit path: {exp.fit_path.name} ({exp.fit_path.reason})")
         row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
     finally:
         torch.set_num_threads(threads)  # a sweep's next job starts from the same setting

@@ -26,6 +26,8 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "val/acc",
     "val/loss",
     "train/loss",
+    "train/epochs",
+    "train/steps",
     "fit_s",
     "eval_s",
     "query_s",
