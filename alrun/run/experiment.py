@@ -192,7 +192,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         exp = build(cfg, run_dir, state)
-        console.print(f"fit path: {exp.fit_path.name} ({exp.fit_path.reason})")
+        console.print(f"fit path: {exp.fit_path.name} ({exp.fit_path.reason})", soft_wrap=True)
         row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
     finally:
         torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
