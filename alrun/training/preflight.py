@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import lightning.pytorch as pl
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from omegaconf import DictConfig
 
 from alrun.config.checks import check_int
 from alrun.config.instantiation import instantiate_checked
 from alrun.errors import ConfigError
+from alrun.training.callbacks import BestWeights
 from alrun.training.decay import parse_groups
 from alrun.training.paths import FitPath, choose
 from alrun.training.schedulers import Schedule
@@ -25,13 +27,14 @@ from alrun.training.trainers import TrainerFactory, quiet_lightning
 
 # the metrics a fit puts in trainer.callback_metrics, for callbacks to monitor
 MONITORS = ("train/loss", "val/acc", "val/loss")
+MONITORING = (EarlyStopping, ModelCheckpoint, BestWeights)
 
 
 def check_monitors(callbacks: Iterable[pl.Callback], val_size: int) -> None:
-    """Refuse a callback that monitors a metric the fits do not log, or a validation metric
-    without a validation set."""
+    """Refuse an EarlyStopping, ModelCheckpoint or BestWeights that monitors a metric the fits do not
+    log, or a validation metric without a validation set."""
     for cb in callbacks:
-        monitor = getattr(cb, "monitor", None)
+        monitor = getattr(cb, "monitor", None) if isinstance(cb, MONITORING) else None
         if monitor is None:
             continue
         name = type(cb).__name__
