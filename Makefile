@@ -39,16 +39,16 @@ test-full: install ## Run every test, the slow ones included
 	$(PY) -m pytest -q
 
 lint: install ## ruff (lint + format check) and mypy
-	$(VENV)/bin/ruff check alrun tests $(wildcard benchmarks)
-	$(VENV)/bin/ruff format --check alrun tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff check alrun tests docs/examples $(wildcard benchmarks)
+	$(VENV)/bin/ruff format --check alrun tests docs/examples $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
 docs: install ## Build the documentation site into site/ (mkdocs, strict: a broken link fails)
 	$(VENV)/bin/mkdocs build --strict
 
 format: install ## Format and auto-fix with ruff
-	$(VENV)/bin/ruff format alrun tests $(wildcard benchmarks)
-	$(VENV)/bin/ruff check --fix alrun tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff format alrun tests docs/examples $(wildcard benchmarks)
+	$(VENV)/bin/ruff check --fix alrun tests docs/examples $(wildcard benchmarks)
 
 # One torch thread per job, two jobs at a time: the numbers do not depend on the machine's core count,
 # and spinning worker threads cannot collapse on a loaded machine. A failed job does not stop the

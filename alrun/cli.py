@@ -141,8 +141,39 @@ def resume_argv(argv: list[str]) -> list[str]:
     return recorded + argv
 
 
+def version() -> str:
+    """``alrun X (torch Y, lightning Z, hydra W, python V)``, read from package metadata (no imports)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    import alrun
+
+    parts = []
+    for name in ("torch", "lightning", "hydra-core"):
+        try:
+            parts.append(f"{name.removesuffix('-core')} {installed(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name.removesuffix('-core')} not installed")
+    return f"alrun {alrun.__version__} ({', '.join(parts)}, python {sys.version.split()[0]})"
+
+
+def import_from_cwd() -> None:
+    """Put the working directory first on the import path, as ``python -m alrun`` does, so that
+    ``_target_: mymodule.Thing`` finds ``./mymodule.py``; also for sweep jobs in other processes."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if cwd not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([cwd, *filter(None, paths)])
+
+
 def main() -> None:
     """Entry point of the ``alrun`` console script."""
+    if {"--version", "-V"} & set(sys.argv[1:]):
+        print(version())
+        return
+    import_from_cwd()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, to be printed as one line
     try:
         sys.argv = sys.argv[:1] + resume_argv(sys.argv[1:])

@@ -114,10 +114,15 @@ def tiny_npz(tmp_path: Path) -> Path:
 @pytest.fixture
 def dataset_overrides(tiny_csv: Path, tiny_npz: Path, idx_root: Path) -> Callable[[str], list[str]]:
     """Overrides that make ``dataset=<option>`` loadable in a test: the tiny files for csv/npz,
-    the tiny IDX folder for mnist/fashion_mnist."""
+    the tiny IDX folder for mnist/fashion_mnist, a scikit-learn generator for python."""
     extra = {
         "csv": [f"dataset.path={tiny_csv}", "dataset.target=label", "dataset.drop=[id]"],
         "npz": [f"dataset.path={tiny_npz}"],
+        "python": [  # a function that returns (X, y)
+            "dataset.source._target_=sklearn.datasets.make_classification",
+            "+dataset.source.n_samples=120",
+            "+dataset.source.random_state=0",
+        ],
         "mnist": [f"dataset.root={idx_root}"],
         "fashion_mnist": [f"dataset.root={idx_root}"],
     }

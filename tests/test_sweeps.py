@@ -49,8 +49,10 @@ def test_sweep_then_report(tmp_path):
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
+    assert f"sweep folder: {sweep}\n" in out.stdout and f"sweep done: {sweep} (alrun-report" in out.stdout
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == [f"experiment=smoke,seed={s},strategy={n}" for s in (0, 1) for n in ("entropy", "random")]
+    assert out.stdout.count("run folder: ") == 4 and out.stdout.count("done: test/acc ") == 4
     rep = run(REPORT, str(sweep), cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     summary = pd.read_csv(sweep / "summary.csv").set_index("strategy")
@@ -60,6 +62,7 @@ def test_sweep_then_report(tmp_path):
         sweep / "summary.md"
     ).read_text()
     assert "entropy" in rep.stdout and "Failed" not in rep.stdout
+    assert len(pd.read_csv(sweep / "rounds.csv")) == 4 * 4  # 4 runs of 4 rounds
 
 
 @pytest.mark.parametrize(

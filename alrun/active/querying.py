@@ -7,9 +7,9 @@ import dataclasses
 
 import numpy as np
 import torch
+from torch import nn
 
 from alrun.active.pool import ActivePool, QueryRecord, initial_indices, subset_to_candidates
-from alrun.models.nets import Classifier
 from alrun.run.safety import maybe_die
 from alrun.seeding import Streams
 from alrun.strategies import Acquisition, QueryContext, Selection
@@ -19,7 +19,7 @@ from alrun.strategies.select import subsample
 class Querying:
     """Mixin of :class:`~alrun.active.strategy.Strategy` that picks and labels items."""
 
-    net: Classifier
+    net: nn.Module
     acquisition: Acquisition
     streams: Streams
     train_pool: ActivePool

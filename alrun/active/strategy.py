@@ -18,12 +18,12 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
+from torch import nn
 
 from alrun.active.pool import ActivePool
 from alrun.active.querying import Querying
 from alrun.active.resume import ResumeState
 from alrun.data.tensors import ChunkBatches, ShuffledBatches, TensorData
-from alrun.models.nets import Classifier
 from alrun.run.safety import maybe_die
 from alrun.seeding import Streams
 from alrun.strategies import Acquisition
@@ -37,7 +37,7 @@ class Strategy(Querying, pl.LightningModule):
     """Pool-based active learning as a LightningModule (deeplay's ``Strategy`` API).
 
     Args:
-        net_factory: builds a fresh net (called under a seeded scope).
+        net_factory: builds a fresh model, any ``nn.Module`` returning logits (called under a seeded scope).
         acquisition: the query rule (the ``strategy`` config group).
         train_pool: the training pool.
         test: the fixed test set (never queried).
@@ -59,7 +59,7 @@ class Strategy(Querying, pl.LightningModule):
 
     def __init__(
         self,
-        net_factory: Callable[[], Classifier],
+        net_factory: Callable[[], nn.Module],
         acquisition: Acquisition,
         train_pool: ActivePool,
         test: TensorData,

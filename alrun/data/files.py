@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alrun.data.checks import check_classes, check_features, check_rows, encode_labels
-from alrun.data.splits import Splits, assemble, split_arrays
+from alrun.data.checks import check_classes, check_features, encode_labels
+from alrun.data.python import from_arrays
+from alrun.data.splits import Splits, split_arrays
 from alrun.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -62,26 +63,7 @@ def npz(
         scaling: ``standardize`` (per feature, default), ``normalize`` or ``none``.
     """
     file = existing_file(path, "npz", "dataset.path=FILE.npz")
-    arrays = read_npz(file)
-    src = str(file)
-    for key in ("X", "y"):
-        if key not in arrays:
-            raise DataError(f"{src}: no array {key!r} (found: {', '.join(sorted(arrays)) or 'none'})")
-    if ("X_test" in arrays) != ("y_test" in arrays):
-        raise DataError(f"{src}: X_test and y_test must come together (found only one of them)")
-    x = check_features(src, arrays["X"], "X")
-    y, classes = encode_labels(src, arrays["y"], what="y")
-    check_rows(src, x, y)
-    if "X_test" not in arrays:
-        return split_arrays("npz", x, y, test_fraction, split_seed, scaling, source=src)
-    xt = check_features(src, arrays["X_test"], "X_test")
-    if xt.shape[1:] != x.shape[1:]:
-        raise DataError(f"{src}: X_test items have shape {xt.shape[1:]} but X items have {x.shape[1:]}")
-    yt, _ = encode_labels(src, arrays["y_test"], classes, what="y_test")
-    check_rows(src, xt, yt, "X_test", "y_test")
-    check_classes(src, y, classes, min_count=1)
-    train = (x, y, np.arange(len(y)))
-    return assemble("npz", train, (xt, yt, np.arange(len(yt)) + len(y)), len(classes), scaling)
+    return from_arrays("npz", str(file), read_npz(file), test_fraction, split_seed, scaling)
 
 
 def _frame_problem(df: pd.DataFrame, target: str, drop: Sequence[str]) -> str | None:

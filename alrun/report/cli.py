@@ -22,14 +22,15 @@ from alrun.report import DEFAULT_TOLERANCE
 if TYPE_CHECKING:
     from alrun.report.runs import Runs
 
-OUTPUTS = ("summary.csv", "summary.md", "runs.csv", "curves.png")
+OUTPUTS = ("summary.csv", "summary.md", "runs.csv", "rounds.csv", "curves.png")
 
 
 def parser() -> argparse.ArgumentParser:
     """The command line of ``alrun-report``."""
     p = argparse.ArgumentParser(
         prog="alrun-report",
-        description="Summarise alrun runs over seeds: summary.csv, summary.md, runs.csv and curves.png.",
+        description="Summarise alrun runs over seeds: summary.csv, summary.md, runs.csv (one row per "
+        "run), rounds.csv (one row per run and round) and curves.png.",
         epilog="Exit codes: 0 done, 1 a figure regressed against the --check anchor, 2 bad input.",
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="run folders or folders above them")
@@ -63,15 +64,15 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def _write(out: Path, loaded: Runs, figures: Any, summary: Any, targets: list[float]) -> list[Path]:
     from alrun.report.plot import plot_curves
-    from alrun.report.runs import IDENTITY
+    from alrun.report.summary import per_run
     from alrun.report.text import markdown
 
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "summary.csv", index=False)
-    per_run = loaded.runs.merge(figures.drop(columns=[*IDENTITY, "seed"]), on="path", how="left")
-    per_run.to_csv(out / "runs.csv", index=False)
     (out / "summary.md").write_text(markdown(summary, loaded.runs, out, targets))
-    written = [out / name for name in OUTPUTS[:3]]
+    per_run(loaded.runs, figures).to_csv(out / "runs.csv", index=False)
+    loaded.rounds.to_csv(out / "rounds.csv", index=False)
+    written = [out / name for name in OUTPUTS[:4]]
     complete = loaded.complete
     if not complete.empty:
         written.append(plot_curves(complete, out / "curves.png"))

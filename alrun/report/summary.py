@@ -51,6 +51,11 @@ def run_figures(rounds: pd.DataFrame, budgets: pd.Series, targets: list[float]) 
     return pd.DataFrame(rows, columns=columns)
 
 
+def per_run(runs: pd.DataFrame, figures: pd.DataFrame) -> pd.DataFrame:
+    """The runs table (``runs.csv``) with each complete run's figures (NaN for the others)."""
+    return runs.merge(figures.drop(columns=[*IDENTITY, "seed"]), on="path", how="left")
+
+
 def _versus_baseline(group: pd.DataFrame, baseline: pd.DataFrame | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for fig in FIGURES:

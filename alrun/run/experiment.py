@@ -6,12 +6,12 @@ and config errors never pay for it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import platform
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import lightning
@@ -25,13 +25,17 @@ from alrun.active.pool import ActivePool
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
 from alrun.config.instantiation import instantiate_checked
+from alrun.data.python import build_dataset
 from alrun.data.splits import Splits, hold_out
 from alrun.errors import ConfigError
+from alrun.models.adapt import model_factory
 from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.records import RunFolder
+from alrun.run.summary import RunSummary
 from alrun.seeding import Streams
+from alrun.strategies.function import build_acquisition
 from alrun.training.paths import FitPath
 from alrun.training.preflight import check_fit, schedule
 from alrun.training.trainers import TrainerFactory, quiet_lightning
@@ -97,12 +101,10 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     check_val_size(cfg.val_size, cfg.initial_size + cfg.budget, len(splits.train))
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
     check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
-    net_factory = functools.partial(
-        instantiate_checked(cfg.model, "model"), input_shape=splits.input_shape, n_classes=splits.n_classes
-    )
+    net_factory = model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2].clone())
     return Strategy(
         net_factory=net_factory,
-        acquisition=instantiate_checked(cfg.strategy, "strategy"),
+        acquisition=build_acquisition(cfg.strategy),
         train_pool=ActivePool(train, "train"),
         val_pool=ActivePool(val, "val") if cfg.val_size else None,
         test=splits.test,
@@ -123,7 +125,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     """Instantiate the run's objects from the composed config (and restore ``state`` when resuming)."""
     fit_path = check_fit(cfg, run_dir)
     streams = Streams(cfg.seed)
-    strategy = build_strategy(cfg, instantiate_checked(cfg.dataset, "dataset"), streams)
+    strategy = build_strategy(cfg, build_dataset(cfg.dataset), streams)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(
         run_dir, run_meta(cfg) | {"fit_path": fit_path.name, "fit_path_reason": fit_path.reason}
@@ -179,21 +181,27 @@ def prepare_state(cfg: DictConfig, run_dir: Path) -> RunState:
 
 def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
     """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers)."""
+    start = perf_counter()
     quiet_lightning()
     state = prepare_state(cfg, run_dir)
     console = Console(highlight=False)
+    console.print(f"run folder: {run_dir}", soft_wrap=True)
     if state.finished:
-        console.print(f"already finished: {run_dir} (remove its checkpoint.pt to run it again)")
+        message = f"already finished: {run_dir} (remove its checkpoint.pt to run it again)"
+        console.print(message, soft_wrap=True)
         return float(state.rows[-1]["test/acc"])
     if state.rounds_done:
-        console.print(f"resuming {run_dir} at round {state.rounds_done}")
+        console.print(f"resuming {run_dir} at round {state.rounds_done}", soft_wrap=True)
     threads = torch.get_num_threads()
     try:
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         exp = build(cfg, run_dir, state)
         console.print(f"fit path: {exp.fit_path.name} ({exp.fit_path.reason})", soft_wrap=True)
-        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, start_round=state.rounds_done)
+        summary = RunSummary(cfg.budget, state.rows)
+        observers = [*exp.observers, summary]
+        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, start_round=state.rounds_done)
     finally:
         torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
+    console.print(summary.line(run_dir, perf_counter() - start), soft_wrap=True)
     return float((row or state.rows[-1])["test/acc"])

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
-from alrun.models.nets import Classifier
 from alrun.strategies.select import top_n
 
 
@@ -34,7 +34,7 @@ class QueryContext:
         x: inputs on the inference device: of the candidates, or of the whole pool when ``rows`` says
             which of its rows are the candidates (then chunks are gathered one at a time, so a query
             never copies the whole pool).
-        net: the classifier, in eval mode, on the inference device.
+        net: the model (any ``nn.Module`` returning logits), in eval mode, on the inference device.
         chunk_size: items per inference chunk.
         tiebreak: the round's tie-break stream (CPU).
         acquisition: the round's stream for stochastic acquisition (CPU).
@@ -44,7 +44,7 @@ class QueryContext:
     """
 
     x: torch.Tensor
-    net: Classifier
+    net: nn.Module
     chunk_size: int
     tiebreak: torch.Generator
     acquisition: torch.Generator
@@ -94,7 +94,7 @@ class Acquisition(ABC):
         """The strategy's name in messages: the class name in snake case (``least_confidence``)."""
         return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
 
-    def check(self, net: Classifier, name: str | None = None) -> None:
+    def check(self, net: nn.Module, name: str | None = None) -> None:
         """Raise :class:`~alrun.errors.ConfigError` when this rule cannot query with ``net``.
 
         Called once when the run is built, so a mismatch stops it before the first fit. Any net

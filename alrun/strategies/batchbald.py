@@ -19,9 +19,9 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from alrun.config.checks import check_int
-from alrun.models.nets import Classifier
 from alrun.strategies import scores
 from alrun.strategies.base import Acquisition, QueryContext, Selection
 from alrun.strategies.mc import mc_log_probs, require_dropout
@@ -165,7 +165,7 @@ class BatchBald(Acquisition):
         """``batchbald``."""
         return "batchbald"
 
-    def check(self, net: Classifier, name: str | None = None) -> None:
+    def check(self, net: nn.Module, name: str | None = None) -> None:
         """Refuse a net without dropout layers."""
         require_dropout(net, name or self.name, self.consistent)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from abc import abstractmethod
 
 import torch
+from torch import nn
 
 from alrun.config.checks import check_int
-from alrun.models.nets import Classifier
 from alrun.strategies import scores
 from alrun.strategies.base import QueryContext, ScoreAcquisition
 from alrun.strategies.mc import mc_log_probs, require_dropout
@@ -30,7 +30,7 @@ class MCAcquisition(ScoreAcquisition):
         self.mc_samples = check_int("strategy.mc_samples", mc_samples, 1)
         self.consistent = bool(consistent)
 
-    def check(self, net: Classifier, name: str | None = None) -> None:
+    def check(self, net: nn.Module, name: str | None = None) -> None:
         """Refuse a net without dropout layers."""
         require_dropout(net, name or self.name, self.consistent)
 

@@ -8,8 +8,8 @@ from sklearn.neighbors import radius_neighbors_graph
 
 from alrun.config.checks import check_number
 from alrun.errors import ConfigError
-from alrun.strategies.base import Acquisition, QueryContext, Selection
-from alrun.strategies.embeddings import features, labelled_features
+from alrun.strategies.base import QueryContext, Selection
+from alrun.strategies.embeddings import EmbeddingAcquisition, features, labelled_features
 from alrun.strategies.select import tie_order
 
 
@@ -57,7 +57,7 @@ def prob_cover(
     return rows, np.concatenate([np.asarray(gains, dtype=np.float64), np.zeros(len(extra))])
 
 
-class ProbCover(Acquisition):
+class ProbCover(EmbeddingAcquisition):
     """ProbCover on the penultimate features; score = points newly covered by the pick.
 
     Args:

@@ -12,8 +12,8 @@ import torch
 
 from alrun.config.checks import check_int
 from alrun.strategies import clusters, greedy
-from alrun.strategies.base import Acquisition, QueryContext, Selection
-from alrun.strategies.embeddings import features, gradient_factors, labelled_features
+from alrun.strategies.base import QueryContext, Selection
+from alrun.strategies.embeddings import EmbeddingAcquisition, features, gradient_factors, labelled_features
 from alrun.strategies.select import tie_order
 
 
@@ -22,7 +22,7 @@ def nothing() -> Selection:
     return Selection(torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.float64))
 
 
-class Coreset(Acquisition):
+class Coreset(EmbeddingAcquisition):
     """Core-set (Sener & Savarese 2018): k-center greedy on the features, from the labelled set.
 
     Score of a pick: its Euclidean distance to the nearest labelled item or earlier pick (so the
@@ -36,7 +36,7 @@ class Coreset(Acquisition):
         return Selection(order[rows], torch.nan_to_num(dist, nan=np.nan, posinf=np.nan))
 
 
-class Badge(Acquisition):
+class Badge(EmbeddingAcquisition):
     """BADGE (Ash et al. 2020): k-means++ seeding on gradient embeddings ``(p - onehot(ŷ)) ⊗ h``.
 
     Score of a pick: the distance of its gradient embedding to the nearest earlier pick; for the
@@ -51,7 +51,7 @@ class Badge(Acquisition):
         return Selection(order[rows], dist)
 
 
-class KMeansSampling(Acquisition):
+class KMeansSampling(EmbeddingAcquisition):
     """k-means on the candidates' features into ``n`` clusters; the candidate nearest each centroid.
 
     scikit-learn's ``KMeans`` (k-means++ init, one run) seeded from the acquisition stream. Picks are
@@ -81,7 +81,7 @@ class KMeansSampling(Acquisition):
         return Selection(order[index], torch.from_numpy(score))
 
 
-class TypiClust(Acquisition):
+class TypiClust(EmbeddingAcquisition):
     """TypiClust (Hacohen et al. 2022): the most typical item of the largest clusters without a label.
 
     k-means over labelled + unlabelled features into ``min(L + n, max_clusters)`` clusters; clusters

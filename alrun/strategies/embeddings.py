@@ -3,7 +3,8 @@
 Each function derives its quantity once per query through :meth:`QueryContext.cached`, in chunks of
 ``ctx.chunk_size`` under ``inference_mode``, and returns it on the CPU:
 
-* :func:`features`: the candidates' penultimate-layer features ``h = net.embed(x)``, float32;
+* :func:`features`: the candidates' penultimate-layer features ``h``, float32: ``net.embed(x)``, or
+  the input of the net's last ``nn.Linear`` or of ``model.embedding_layer`` (:mod:`alrun.models.adapt`);
 * :func:`labelled_features`: the same for the labelled training items;
 * :func:`probabilities`: the candidates' class probabilities, float64;
 * :func:`gradient_factors`: BADGE's gradient embedding ``g = (p - onehot(argmax p)) ⊗ h`` as its two
@@ -11,14 +12,26 @@ Each function derives its quantity once per query through :meth:`QueryContext.ca
 * :func:`gradient_embeddings`: the explicit ``[N, C·D]`` matrix (for small pools and checks).
 
 The candidates' features and log-probabilities come from one pass (``forward = head(embed(x))``
-for every :class:`~alrun.models.nets.Classifier`), so a strategy that needs both pays one forward pass.
+for every :class:`~alrun.models.nets.Classifier`; a hooked layer sees the forward pass itself), so a
+strategy that needs both pays one forward pass. :class:`EmbeddingAcquisition` is the base of the
+strategies that use them: it refuses, before the first fit, a net without embeddings.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from alrun.strategies.base import QueryContext
+from alrun.models.adapt import features_and_logits, require_embedding
+from alrun.strategies.base import Acquisition, QueryContext
+
+
+class EmbeddingAcquisition(Acquisition):
+    """An acquisition that works on the net's embeddings (:func:`features` and friends)."""
+
+    def check(self, net: nn.Module, name: str | None = None) -> None:
+        """Refuse a net without ``embed()``, ``nn.Linear`` layer or ``model.embedding_layer``."""
+        require_embedding(net, name or self.name)
 
 
 def features(ctx: QueryContext) -> torch.Tensor:
@@ -66,9 +79,9 @@ def _candidate_pass(ctx: QueryContext) -> torch.Tensor:
     feats, log_probs = [], []
     with torch.inference_mode():
         for chunk in ctx.chunks():
-            h = ctx.net.embed(chunk)
+            h, logits = features_and_logits(ctx.net, chunk)
             feats.append(h.float().cpu())
-            log_probs.append(ctx.net.head(h).double().log_softmax(dim=-1).cpu())
+            log_probs.append(logits.double().log_softmax(dim=-1).cpu())
         if not feats:
             return _empty_features(ctx, ctx.x)
         ctx.cached("log_probs", lambda: torch.cat(log_probs))
@@ -78,9 +91,9 @@ def _candidate_pass(ctx: QueryContext) -> torch.Tensor:
 def _labelled_pass(ctx: QueryContext) -> torch.Tensor:
     x = ctx.labelled_x if ctx.labelled_x is not None else ctx.x[:0]
     with torch.inference_mode():
-        parts = [ctx.net.embed(chunk).float().cpu() for chunk in ctx.chunks(x)]
+        parts = [features_and_logits(ctx.net, chunk)[0].float().cpu() for chunk in ctx.chunks(x)]
         return torch.cat(parts) if parts else _empty_features(ctx, x)
 
 
 def _empty_features(ctx: QueryContext, x: torch.Tensor) -> torch.Tensor:
-    return ctx.net.embed(x[:0]).float().cpu()
+    return features_and_logits(ctx.net, x[:0])[0].float().cpu()

@@ -7,12 +7,12 @@ import torch
 
 from alrun.config.checks import check_int
 from alrun.strategies import clusters, scores
-from alrun.strategies.base import Acquisition, QueryContext, Selection
-from alrun.strategies.embeddings import features, labelled_features
+from alrun.strategies.base import QueryContext, Selection
+from alrun.strategies.embeddings import EmbeddingAcquisition, features, labelled_features
 from alrun.strategies.select import top_n
 
 
-class ClusterMargin(Acquisition):
+class ClusterMargin(EmbeddingAcquisition):
     """Cluster-margin: round-robin over the clusters of the ``margin_multiple · n`` lowest margins.
 
     The pool (labelled + unlabelled features) is clustered by average-linkage agglomerative

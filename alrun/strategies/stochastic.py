@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from alrun.config.checks import check_number
 from alrun.errors import ConfigError
-from alrun.models.nets import Classifier
 from alrun.strategies.base import Acquisition, QueryContext, ScoreAcquisition, Selection
 from alrun.strategies.select import top_n
 
@@ -81,7 +81,7 @@ class StochasticBatch(Acquisition):
         """``<kind>_<base>``, e.g. ``power_bald``."""
         return f"{self.kind}_{self.base.name}"
 
-    def check(self, net: Classifier, name: str | None = None) -> None:
+    def check(self, net: nn.Module, name: str | None = None) -> None:
         """Whatever the base needs, reported under this strategy's name."""
         self.base.check(net, name or self.name)
 
