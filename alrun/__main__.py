@@ -1,6 +1,6 @@
 """``python -m alrun`` is the same as the ``alrun`` command."""
 
-from alrun.cli import main
+from alrun.entry import main
 
 if __name__ == "__main__":
     main()

@@ -76,6 +76,7 @@ def run(
 
     from alrun import cli  # registers alrun's config resolvers
     from alrun.errors import ConfigError
+    from alrun.run import guard
 
     args = cli.resume_argv(list(overrides))
     if run_dir is not None:
@@ -88,7 +89,10 @@ def run(
         folder = hydra.run(config_name="config", task_function=_job, overrides=args).return_value
     except (ConfigCompositionException, MissingConfigException, OverrideParseException) as exc:
         raise ConfigError(cli.describe(exc)) from exc
+    except guard.Refused as exc:  # the run folder is another process's, or cannot be made
+        raise exc.error from None
     finally:
+        guard.release_pending()
         GlobalHydra.instance().clear()
     return RunResult.read(folder)
 
@@ -113,10 +117,15 @@ def _job(cfg: DictConfig) -> Path:
     """The task Hydra runs: check the config, run the experiment, return its folder."""
     from hydra.core.hydra_config import HydraConfig
 
-    from alrun.config.checks import validate
+    from alrun.cli import check_config
+    from alrun.run import guard
     from alrun.run.experiment import run_experiment
 
-    validate(cfg)
     folder = Path(HydraConfig.get().runtime.output_dir)
-    run_experiment(cfg, folder)
+    lock = guard.take(folder) or guard.RunFolderGuard.open(folder, record=False)
+    try:  # as the CLI: the folder locked, and left as it was when the run is refused
+        check_config(cfg)
+        run_experiment(cfg, folder, started=lock.commit)
+    finally:
+        lock.release()
     return folder

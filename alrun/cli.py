@@ -1,7 +1,10 @@
 """The ``alrun`` command: Hydra composes the config, this file stays thin.
 
-Bad input (an unknown option or key, a value out of range, a missing data file) ends the run with
-one line on stderr naming the problem, and exit code 2; Ctrl-C exits with 130.
+Bad input (an unknown option or key, a value out of range, a missing data file, a damaged
+checkpoint, a run folder another process holds) ends the command with one line on stderr naming
+the problem, and exit code 2, before the run starts: a fresh run folder is removed again and an
+existing one is left byte-identical (``alrun.run.guard``). ``HYDRA_FULL_ERROR=1`` adds the traceback.
+Ctrl-C exits with 130 and SIGTERM with 143, the run marked ``interrupted``.
 In a sweep (``-m``) a failing job writes ``"status": "failed"`` and the reason into its ``run.json``
 and the other jobs still run; then the sweep exits as that job would have (2 for bad input).
 """
@@ -11,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import traceback
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -23,7 +27,17 @@ from omegaconf.errors import OmegaConfBaseException
 
 from alrun.config.checks import unknown_key, validate
 from alrun.errors import ConfigError, RunFailed, UserError
+from alrun.run import guard as folder_guard
 from alrun.run.records import record_failure
+from alrun.run.safety import (
+    install_signal_handlers,
+    interrupt_exit_code,
+    interrupt_name,
+    maybe_die,
+    received_signal,
+)
+
+FULL_ERROR: list[bool] = [False]  # the user set HYDRA_FULL_ERROR=1: tracebacks with the one-line errors
 
 MAX_DIRNAME = 200  # characters; file systems refuse names over 255 bytes
 
@@ -56,28 +70,56 @@ def config_dir() -> str:
     return str(top if (top / "config.yaml").is_file() else here / "configs")
 
 
+def check_config(cfg: DictConfig) -> None:
+    """The validation phase: every check of the config before the run is built. Cheap top-level
+    checks first, then those of ``alrun.run.preflight`` (which import torch)."""
+    validate(cfg)
+    from alrun.run.preflight import preflight
+
+    preflight(cfg)
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def _task(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    guard = None
     try:
-        validate(cfg)
+        # a single run's folder was locked before Hydra wrote into it; a sweep job locks it now
+        guard = folder_guard.take(run_dir) or folder_guard.RunFolderGuard.open(run_dir, record=False)
+        maybe_die("startup", 3)
+        check_config(cfg)
         from alrun.training.preflight import check_fit  # heavy imports only once a run really starts
 
         check_fit(cfg, run_dir)  # Trainer, callbacks, fit path: refused before anything is written
         from alrun.run.experiment import run_experiment
 
-        return run_experiment(cfg, run_dir)
-    except Exception as exc:
-        error = known_error(exc)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            # the job's run.json says it failed; the sweep goes on with the other jobs
-            record_failure(run_dir, describe(error or exc), seed=cfg.get("seed"))
-            if error is not None:
-                raise error from None
-            raise
-        if error is None:
-            raise
-        fail(error)
+        return run_experiment(cfg, run_dir, started=guard.commit)
+    except BaseException as exc:
+        stopped(exc, cfg, run_dir, guard)
+        raise
+    finally:
+        if guard is not None:
+            guard.release()  # a run that never started leaves the folder as it was
+
+
+def stopped(exc: BaseException, cfg: DictConfig, run_dir: Path, guard: Any) -> None:
+    """Record in ``run.json`` why a run that had started (or a sweep job) stopped, if it could not;
+    a single run's user error is then printed as one line (exit), a sweep job's raised for the sweep."""
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    committed = guard is not None and guard.committed
+    if isinstance(exc, KeyboardInterrupt):
+        if committed:
+            record_failure(run_dir, interrupt_name(), status="interrupted", seed=cfg.get("seed"))
+        return
+    if not isinstance(exc, Exception):
+        return
+    error = known_error(exc)
+    if committed or (multirun and guard is not None):  # the folder is this job's: say why it failed
+        record_failure(run_dir, describe(error or exc), seed=cfg.get("seed"))
+    if error is not None and multirun:
+        raise error from exc
+    if error is not None:
+        fail(error, exc)
 
 
 KNOWN_ERRORS = (UserError, RunFailed, OSError)
@@ -111,8 +153,11 @@ def describe(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def fail(exc: BaseException) -> NoReturn:
-    """Print ``exc`` as one line; exit 1 for a failed run, 2 for bad input or an unwritable folder."""
+def fail(exc: BaseException, original: BaseException | None = None) -> NoReturn:
+    """Print ``exc`` as one line of plain text; exit 1 for a failed run, 2 for bad input or an
+    unwritable folder. With ``HYDRA_FULL_ERROR=1`` the traceback of ``original`` (or ``exc``) comes first."""
+    if FULL_ERROR[0]:
+        traceback.print_exception(original or exc)
     if isinstance(exc, RunFailed):
         print(f"alrun: run failed: {exc} (status and rows kept in the run folder)", file=sys.stderr)
         sys.exit(1)
@@ -137,8 +182,23 @@ def resume_argv(argv: list[str]) -> list[str]:
     saved = Path(paths[-1]) / ".hydra" / "overrides.yaml"
     if not saved.is_file():
         raise ConfigError(f"resume={paths[-1]}: not a run folder (no .hydra/overrides.yaml there)")
-    recorded = [str(o) for o in OmegaConf.load(saved) if not str(o).startswith(("resume=", "hydra.run.dir="))]
+    recorded = [str(o) for o in read_overrides(saved) if not str(o).startswith(("resume=", "hydra.run.dir="))]
     return recorded + argv
+
+
+def read_overrides(path: Path) -> list[Any]:
+    """The override list of a run's ``.hydra/overrides.yaml``; a ConfigError when it is not one."""
+    try:
+        recorded = OmegaConf.to_container(OmegaConf.load(path))
+    except Exception as exc:
+        problem = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise ConfigError(f"{path} is not a list of overrides ({type(exc).__name__}: {problem})") from None
+    if not isinstance(recorded, list) or not all(isinstance(o, str) for o in recorded):
+        raise ConfigError(f"{path} is not a list of overrides (it holds a {type(recorded).__name__})")
+    return recorded
+
+
+HANDLED = (UserError, RunFailed, OSError, HydraException, OmegaConfBaseException)
 
 
 def version() -> str:
@@ -170,20 +230,32 @@ def import_from_cwd() -> None:
 
 def main() -> None:
     """Entry point of the ``alrun`` console script."""
+    install_signal_handlers()  # Ctrl-C and SIGTERM raise; which one came decides the exit code
     if {"--version", "-V"} & set(sys.argv[1:]):
         print(version())
         return
     import_from_cwd()
+    FULL_ERROR[0] = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, to be printed as one line
     try:
         sys.argv = sys.argv[:1] + resume_argv(sys.argv[1:])
+        maybe_die("startup", 1)
         _task()
-    except (UserError, RunFailed, OSError, HydraException, OmegaConfBaseException) as exc:
-        fail(exc)
-    except ValueError as exc:
-        if "can be specified" not in str(exc):  # Hydra's own flags clash (e.g. -m with --cfg)
-            raise
-        fail(exc)
-    except KeyboardInterrupt:
-        print("alrun: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        folder_guard.release_pending()  # a run folder locked by a run that never started
+        if isinstance(exc, KeyboardInterrupt) or received_signal() is not None:
+            interrupted()  # whatever the signal broke on its way (start-up included)
+        if isinstance(exc, folder_guard.Refused):
+            fail(exc.error)
+        if isinstance(exc, HANDLED) or (isinstance(exc, ValueError) and "can be specified" in str(exc)):
+            fail(exc)  # the latter: Hydra's own flags clash (e.g. -m with --cfg)
+        raise
+
+
+def interrupted() -> NoReturn:
+    """Ctrl-C (exit 130) or SIGTERM (exit 143): the run, if it started, is marked ``interrupted``."""
+    name = interrupt_name()
+    print("alrun: interrupted" + (f" ({name})" if name != "SIGINT" else ""), file=sys.stderr)
+    sys.exit(interrupt_exit_code())

@@ -83,7 +83,9 @@ def test_bad_strategy_settings_are_one_line_exit_2(tmp_path, monkeypatch, capsys
 
     GlobalHydra.instance().clear()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")  # main() sets it; monkeypatch puts the old value back
+    monkeypatch.setenv(
+        "HYDRA_FULL_ERROR", "0"
+    )  # no traceback wanted; main() sets it to 1, monkeypatch undoes that
     monkeypatch.setattr("sys.argv", ["alrun", "experiment=smoke", *args, "hydra.run.dir=run"])
     with pytest.raises(SystemExit) as stop:
         main()

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from alrun.cli import config_dir
 
@@ -68,32 +67,7 @@ def test_help_lists_groups_and_options(tmp_path):
     } <= set(strategies)
 
 
-BAD_INPUTS = [
-    (["-m", "strategy=random,margin", "--cfg", "job"], "Only one of --run, --multirun", "can be specified"),
-    (["strategy=entropyy"], "unknown strategy 'entropyy'", "entropy"),
-    (["dataset=nope"], "unknown dataset 'nope'", "digits"),
-    (["model=nope"], "unknown model 'nope'", "mlp"),
-    (["budgte=100"], "unknown config key 'budgte'", "top-level keys: batch_size, budget"),
-    (["+budgte=100"], "unknown config key 'budgte'", "top-level keys: batch_size, budget"),
-    (["+model.widht=3"], "model: got an unexpected keyword argument 'widht'", "hidden, dropout"),
-    (["+optimizer.momentun=0.9"], "optimizer: got an unexpected keyword argument 'momentun'", "weight_decay"),
-    (["+strategy.temperature=2"], "strategy: Margin() takes no arguments", "takes no settings"),
-    (["strategy.tempreature=2"], "unknown config key 'strategy.tempreature'", "alrun --cfg job"),
-    (["budget=-5"], "budget=-5", "integers >= 0"),
-    (["budget=abc"], "budget='abc'", "integers >= 0"),
-    (["query_size=0"], "query_size=0", "integers >= 1"),
-    (["reset=sometimes"], "reset='sometimes'", "snapshot, scratch, warm"),
-]
-
-
-@pytest.mark.parametrize(("args", "names", "allowed"), BAD_INPUTS)
-def test_bad_input_is_one_line_exit_2(tmp_path, args, names, allowed):
-    out = alrun(*args, cwd=tmp_path)
-    assert out.returncode == 2
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("alrun: error:"), out.stderr
-    assert names in lines[0] and allowed in lines[0]
-    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("metrics.csv"))
+# bad input of every kind: tests/test_refusals.py
 
 
 def test_a_setting_the_fast_path_cannot_serve_is_refused_up_front(tmp_path):

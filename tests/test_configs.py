@@ -11,7 +11,9 @@ from hydra.utils import instantiate
 
 from alrun.cli import config_dir
 from alrun.config.checks import TOP_LEVEL_KEYS, validate
+from alrun.config.settings import check_settings
 from alrun.errors import ConfigError
+from alrun.run.preflight import preflight
 
 CONFIG_DIR = config_dir()
 
@@ -71,6 +73,8 @@ def test_every_option_instantiates(make_cfg, dataset_overrides, group, option):
     overrides = dataset_overrides(option) if group == "dataset" else [f"{group}={option}"]
     cfg = make_cfg(*overrides)
     validate(cfg)
+    if not (option == "gpu" and not torch.cuda.is_available()):
+        preflight(cfg)  # the validation phase refuses no shipped option
     obj = instantiate(cfg[group])
     if group == "model":
         check_model(obj, option)
@@ -89,6 +93,29 @@ def test_every_option_instantiates(make_cfg, dataset_overrides, group, option):
 def test_every_experiment_composes(make_cfg, experiment):
     cfg = make_cfg(f"experiment={experiment}", smoke=False)
     validate(cfg)
+    preflight(cfg)
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        ({"hidden": [8, 1.5]}, "model.hidden=[8, 1.5] is not allowed (allowed: lists of integers)"),
+        ({"hidden": [8], "dropout": True}, "model.dropout=true is not a number (allowed: numbers)"),
+        ({"dropout": "0.1"}, "model.dropout='0.1' is not a number (allowed: numbers)"),
+    ],
+)
+def test_settings_are_checked_against_the_constructors_type_hints(settings, line):
+    node = {"_target_": "alrun.models.nets.MLP", "_partial_": True}
+    check_settings({**node, "hidden": [8], "dropout": 0}, "model")  # an int is a number; a list, a sequence
+    with pytest.raises(ConfigError) as info:
+        check_settings({**node, **settings}, "model")
+    assert str(info.value) == line
+    base = {"_target_": "alrun.strategies.Bald", "consistent": 1}
+    with pytest.raises(
+        ConfigError, match=r"strategy.base.consistent=1 is not allowed \(choose from: true, false\)"
+    ):
+        check_settings({"_target_": "alrun.strategies.StochasticBatch", "base": base}, "strategy")
+    check_settings({"_target_": "mypkg.Anything", "x": object()}, "model")  # the user's targets are theirs
 
 
 def test_top_level_keys_are_those_of_config_yaml(make_cfg):

@@ -30,3 +30,12 @@ def test_table_prints_one_row_per_round(run_cfg, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert lines[0].split()[:3] == ["round", "n_labelled", "n_val_labelled"]
     assert [int(line.split()[0]) for line in lines[1:]] == [r["round"] for r in rows]
+
+
+def test_a_failure_reason_is_printed_as_plain_text_never_as_markup():
+    """gloo's and PyTorch's messages hold ``[...]``, which rich would read as markup (and may crash on)."""
+    out = io.StringIO()
+    display = Display(live=False, console=Console(file=out, width=300))
+    reason = "RuntimeError: [/] [../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed [bold]"
+    display.run_finished("failed", reason)
+    assert out.getvalue().strip() == f"run failed: {reason}"

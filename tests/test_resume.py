@@ -166,6 +166,40 @@ def test_ctrl_c_inside_a_fit_exits_130_and_resumes(tmp_path, tmp_path_factory):
     assert assert_interrupted_then_resumes(proc, folder, ref) == 2
 
 
+def sigterm_run(folder: Path, fault: str) -> None:
+    """A run that SIGTERM stops at ``fault``: exit 143, one line, ``interrupted``, no temporary file."""
+    out = alrun(folder, "reset=snapshot", "strategy=margin", fault=fault)
+    assert out.returncode == 143, out.stderr
+    assert out.stderr.strip().splitlines() == ["alrun: interrupted (SIGTERM)"]
+    info = json.loads((folder / "run.json").read_text())
+    assert (info["status"], info["reason"]) == ("interrupted", "SIGTERM")
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_sigterm_during_a_query_marks_interrupted_exits_143_and_resumes(tmp_path, tmp_path_factory):
+    ref = reference(tmp_path_factory, "reset=snapshot", "strategy=margin")
+    folder = tmp_path / "run"
+    sigterm_run(folder, "query@2:term")
+    resumed = alrun(folder, "reset=snapshot", "strategy=margin")
+    assert resumed.returncode == 0, resumed.stderr
+    assert metric_text(folder) == metric_text(ref)
+
+
+def test_sigterm_during_a_checkpoint_write_lets_it_finish(tmp_path):
+    folder = tmp_path / "run"
+    sigterm_run(folder, "checkpoint@2:term")  # SIGTERM between the write and the rename of round 1's
+    state = checkpoint.load(folder)
+    assert state is not None and state.rounds_done == 2 and len(pd.read_csv(folder / "metrics.csv")) == 2
+
+
+def test_sigterm_stops_a_fused_fit_at_once(tmp_path):
+    """A million epochs in one fused Lightning step: SIGTERM in its first epoch ends the run there."""
+    folder = tmp_path / "run"
+    out = alrun(folder, "fit_mode=fused", "trainer.max_epochs=1000000", fault="fit@0:term")
+    assert out.returncode == 143, out.stderr
+    assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
+
+
 def test_non_finite_loss_fails_the_run_and_keeps_rows(tmp_path):
     folder = tmp_path / "run"
     out = alrun(folder, "optimizer=sgd", "optimizer.lr=1e30", "trainer.max_epochs=3")
@@ -192,8 +226,10 @@ def test_full_disk_is_one_line(tmp_path):
     out = alrun(folder)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
-    assert lines[-1].startswith("alrun: error: cannot write") and "No space left on device" in lines[-1]
-    assert "Traceback" not in out.stderr
+    assert lines == [f"alrun: error: cannot write {folder / 'metrics.csv'}: No space left on device"]
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "failed" and "metrics.csv" in info["reason"]
+    assert not list(folder.glob(".*.tmp"))
 
 
 def test_sweep_rerun_skips_finished_jobs_and_resumes_interrupted(tmp_path, tmp_path_factory):

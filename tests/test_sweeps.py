@@ -145,3 +145,28 @@ def test_slurm_launcher_config_makes_an_sbatch_script(tmp_path, monkeypatch):
     script = executor._executor._make_submission_file_text("alrun", "uid")
     for line in ("partition=gpu", "cpus-per-task=2", "time=60", "mem=8GB", "gpus-per-node=0", "nodes=1"):
         assert f"#SBATCH --{line}\n" in script, script
+
+
+@pytest.mark.slow
+def test_a_killed_joblib_worker_leaves_the_other_jobs_recorded(tmp_path):
+    """joblib kills every worker when one dies: the others' jobs are run again and recorded."""
+    sweep = tmp_path / "sweep"
+    args = [ALRUN, "-m", "experiment=smoke", "query_size=2", "budget=4,10,6", "hydra/launcher=joblib"]
+    args += ["hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "ALRUN_FAULT": "fit@4"}  # only the budget=10 job has a round 4
+    out = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
+    assert out.returncode == 1, out.stderr
+    killed = "budget=10,experiment=smoke,query_size=2"
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"alrun: run failed: sweep job {killed}: its sweep worker process was killed")
+    )
+    status = {p.name: json.loads((p / "run.json").read_text())["status"] for p in sweep.glob("budget=*")}
+    assert status == {killed: "failed"} | {
+        f"budget={b},experiment=smoke,query_size=2": "finished" for b in (4, 6)
+    }
+    again = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert again.returncode == 0, again.stderr
+    info = json.loads((sweep / killed / "run.json").read_text())
+    assert info["status"] == "finished" and info["resumed_at_round"] == 4

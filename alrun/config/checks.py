@@ -49,6 +49,22 @@ def unknown_key(key: str) -> str:
 NON_RESULT_KEYS: frozenset[str] = frozenset({"progress", "resume"})
 
 
+def show(value: Any) -> str:
+    """A config value as the user would type it in messages: ``null``, ``true``, ``'abc'``, ``[64]``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value)
+
+
+def check_bool(key: str, value: Any) -> bool:
+    """``value`` if it is a boolean (``true``/``false``, never ``'no'`` or ``1``), else a ConfigError."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={show(value)} is not allowed (choose from: true, false)")
+    return value
+
+
 def check_int(key: str, value: Any, minimum: int) -> int:
     """``value`` as an integer ``>= minimum``, or a :class:`ConfigError` naming ``key`` and the value.
 
@@ -59,7 +75,7 @@ def check_int(key: str, value: Any, minimum: int) -> int:
     """
     allowed = f"(allowed: integers >= {minimum})"
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key}={value!r} is not an integer {allowed}")
+        raise ConfigError(f"{key}={show(value)} is not an integer {allowed}")
     if value < minimum:
         raise ConfigError(f"{key}={value} is out of range {allowed}")
     return value
@@ -77,7 +93,7 @@ def check_number(key: str, value: Any, low: float = -math.inf, strict: bool = Fa
     bound = f"numbers {'>' if strict else '>='} {low:g}" if low > -math.inf else "finite numbers"
     allowed = f"(allowed: {bound})"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key}={value!r} is not a number {allowed}")
+        raise ConfigError(f"{key}={show(value)} is not a number {allowed}")
     if not math.isfinite(value) or value < low or (strict and value == low):
         raise ConfigError(f"{key}={value} is out of range {allowed}")
     return float(value)
@@ -98,8 +114,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         if cfg[key] not in allowed:
             raise ConfigError(f"{key}={cfg[key]!r} is not allowed (choose from: {', '.join(allowed)})")
     for key in BOOLEANS:
-        if not isinstance(cfg[key], bool):
-            raise ConfigError(f"{key}={cfg[key]!r} is not allowed (choose from: true, false)")
+        check_bool(key, cfg[key])
     if cfg.get("threads") is not None:
         check_int("threads", cfg["threads"], 1)
     if cfg.get("resume") is not None and not isinstance(cfg["resume"], str):

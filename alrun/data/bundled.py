@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from alrun.config.checks import check_int
 from alrun.data.splits import Splits, split_arrays
 from alrun.errors import ConfigError
 
@@ -105,6 +106,7 @@ def synthetic(
     """
     from sklearn.datasets import make_classification
 
+    check_int("dataset.data_seed", data_seed, 0)
     try:
         x, y = make_classification(
             n_samples=n_samples,

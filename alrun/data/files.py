@@ -29,6 +29,8 @@ def existing_file(path: str | None, dataset: str, usage: str) -> Path:
     if not path:
         raise ConfigError(f"dataset={dataset} needs dataset.path (usage: alrun dataset={dataset} {usage})")
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise DataError(f"{file}: a folder, not a file (dataset.path names the {dataset} file)")
     if not file.is_file():
         raise DataError(f"{file}: no such file (dataset.path)")
     return file
@@ -119,6 +121,10 @@ def csv(
         df = pd.read_csv(file, sep=sep)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{file}: cannot read as CSV ({' '.join(str(exc).split())})") from None
+    if isinstance(drop, str) or not isinstance(drop, Sequence):
+        raise ConfigError(f"dataset.drop={drop!r} is not a list (allowed: a list of column names, e.g. [id])")
+    if df.empty:
+        raise DataError(f"{file}: a header but no rows of data")
     drop = [str(c) for c in drop]
     problem = _frame_problem(df, str(target), drop)
     if problem:

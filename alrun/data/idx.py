@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alrun.config.checks import check_int
 from alrun.data.splits import Splits, assemble, stratified_rows
 from alrun.errors import ConfigError, DataError
 
@@ -104,6 +105,7 @@ def image_set(
     split_seed: int,
 ) -> Splits:
     """The official train/test split of an IDX image set, optionally a stratified subset of each."""
+    check_int("dataset.split_seed", split_seed, 0)
     x_train, y_train = load_part(folder, "train", root)
     x_test, y_test = load_part(folder, "test", root)
     tr = _subset(f"{folder}/train", y_train, pool_size, split_seed, "pool_size")

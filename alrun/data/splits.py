@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from alrun.config.checks import check_int, check_number
 from alrun.data.checks import check_classes, encode_labels
-from alrun.errors import ConfigError, DataError
 from alrun.data.tensors import TensorData
+from alrun.errors import ConfigError, DataError
 
 SCALINGS = ("none", "standardize", "normalize")
 
@@ -95,7 +96,8 @@ def assemble(
 
 
 def check_fraction(test_fraction: float) -> None:
-    """Refuse a test fraction outside ``(0, 1)``."""
+    """Refuse a test fraction that is not a number in ``(0, 1)``."""
+    check_number("dataset.test_fraction", test_fraction)
     if not 0.0 < float(test_fraction) < 1.0:
         raise ConfigError(f"dataset.test_fraction={test_fraction} is out of range (allowed: 0 < f < 1)")
 
@@ -139,6 +141,7 @@ def split_arrays(
         source: the data's file, for messages (default: ``name``).
     """
     check_fraction(test_fraction)
+    check_int("dataset.split_seed", split_seed, 0)
     y, classes = encode_labels(source or name, y)
     check_classes(source or name, y, classes)
     tr, te = stratified_rows(source or name, y, test_fraction, split_seed)

@@ -6,8 +6,10 @@ slices of one shuffled gather per epoch: no per-item ``__getitem__``, no collate
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+
 import torch
 
 
@@ -109,3 +111,15 @@ def epoch_slices(n: int, batch_size: int) -> Iterator[slice]:
     """The mini-batch slices of one epoch of ``n`` items."""
     for start in range(0, n, batch_size):
         yield slice(start, start + batch_size)
+
+
+def fingerprint(*parts: TensorData) -> str:
+    """A hash of the data a run is made on: inputs, labels and dataset indices of every part, in
+    order, with their shapes and dtypes (a resume on other data is refused)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        for tensor in (part.x, part.y, part.index):
+            t = tensor.detach().cpu().contiguous()
+            digest.update(f"{tuple(t.shape)}{t.dtype};".encode())
+            digest.update(t.numpy().data if t.numel() else b"")
+    return digest.hexdigest()[:16]

@@ -14,6 +14,7 @@ from math import prod
 import torch
 from torch import nn
 
+from alrun.config.checks import check_int, check_number, show
 from alrun.errors import ConfigError
 
 
@@ -51,6 +52,7 @@ class MLP(Classifier):
     ) -> None:
         super().__init__()
         check_dropout(dropout=dropout)
+        hidden = check_sizes("model.hidden", hidden)
         layers: list[nn.Module] = [nn.Flatten()]
         width = prod(input_shape)
         for size in hidden:
@@ -63,10 +65,23 @@ class MLP(Classifier):
 
 
 def check_dropout(**probs: float) -> None:
-    """Refuse a dropout probability outside ``[0, 1)``."""
+    """Refuse a dropout probability that is not a number in ``[0, 1)``."""
     for key, p in probs.items():
+        check_number(f"model.{key}", p)
         if not 0.0 <= p < 1.0:
             raise ConfigError(f"model.{key}={p} is out of range (allowed: 0 <= p < 1)")
+
+
+def check_sizes(key: str, sizes: Sequence[int]) -> list[int]:
+    """Layer widths as a list of integers >= 1 (``model.hidden=[64, 64]``), else a ConfigError."""
+    allowed = "(allowed: a list of integers >= 1, e.g. [64, 64])"
+    if isinstance(sizes, str) or not isinstance(sizes, Sequence):
+        raise ConfigError(f"{key}={show(sizes)} is not a list {allowed}")
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes):
+        raise ConfigError(f"{key}={show(list(sizes))} is not a list of integers {allowed}")
+    if any(s < 1 for s in sizes):
+        raise ConfigError(f"{key}={list(sizes)} is out of range {allowed}")
+    return list(sizes)
 
 
 def image_shape(input_shape: Sequence[int], model: str) -> tuple[int, int, int]:
@@ -128,6 +143,8 @@ class CNN(Classifier):
     ) -> None:
         super().__init__()
         check_dropout(dropout_conv=dropout_conv, dropout_dense=dropout_dense)
+        for key, value in (("channels", channels), ("kernel", kernel), ("pool", pool), ("hidden", hidden)):
+            check_int(f"model.{key}", value, 1)
         c, h, w = image_shape(input_shape, "cnn")
         side_h, side_w = (h - 2 * (kernel - 1)) // pool, (w - 2 * (kernel - 1)) // pool
         if min(side_h, side_w) < 1:

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from alrun.config.checks import check_int
 from alrun.errors import ConfigError
-from alrun.models.nets import Classifier, check_dropout, image_shape, maybe_dropout
+from alrun.models.nets import Classifier, check_dropout, check_sizes, image_shape, maybe_dropout
 
 
 class BasicBlock(nn.Module):
@@ -66,9 +67,12 @@ class ResNet(Classifier):
         super().__init__()
         check_dropout(dropout=dropout)
         c, _, _ = image_shape(input_shape, "resnet")
-        widths = [int(w) for w in widths]
-        if not widths or min(widths) < 1 or blocks < 1:
-            raise ConfigError(f"model=resnet: widths={widths} and blocks={blocks} must be positive")
+        widths = check_sizes("model.widths", widths)
+        check_int("model.blocks", blocks, 1)
+        if not widths:
+            raise ConfigError(
+                "model.widths=[] is out of range (allowed: a list of integers >= 1, e.g. [64, 64])"
+            )
         layers: list[nn.Module] = [
             nn.Conv2d(c, widths[0], 3, 1, 1, bias=False),
             nn.BatchNorm2d(widths[0]),

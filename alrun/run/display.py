@@ -1,4 +1,7 @@
-"""The terminal: a live rich progress display of rounds and epochs, and one table row per round."""
+"""The terminal: a live rich progress display of rounds and epochs, and one table row per round.
+
+Everything is printed as plain text, never read as rich markup (a failure reason may hold ``[...]``).
+"""
 
 from __future__ import annotations
 
@@ -56,7 +59,7 @@ class Display:
     ) -> None:
         self.live, self.columns = live, tuple(columns)
         self.widths = [max(len(c), 6) for c in self.columns]
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, markup=False)
         self.progress: Progress | None = None
         self._rounds: Any = None
         self._epochs: Any = None
@@ -68,7 +71,7 @@ class Display:
     def run_started(self, plan: Any, n_rounds: int) -> None:
         """Print the table header and start the live bars."""
         header = " ".join(c.rjust(w) for c, w in zip(self.columns, self.widths, strict=True))
-        self.console.print(header, style="bold", soft_wrap=True)
+        self.console.print(header, style="bold", soft_wrap=True, markup=False)
         if self.live:
             self.progress = Progress(
                 TextColumn("{task.description}"),
@@ -98,7 +101,7 @@ class Display:
     def round_finished(self, row: dict[str, Any], info: dict[str, Any]) -> None:
         """Print the round's row above the bars and advance the round bar."""
         cells = (_cell(row.get(c), w) for c, w in zip(self.columns, self.widths, strict=True))
-        self.console.print(" ".join(cells), soft_wrap=True)
+        self.console.print(" ".join(cells), soft_wrap=True, markup=False)
         if self.progress is not None:
             self.progress.advance(self._rounds)
 
@@ -107,4 +110,4 @@ class Display:
         if self.progress is not None:
             self.progress.stop()
         if status != "finished":
-            self.console.print(f"run {status}: {reason}", style="red")
+            self.console.print(f"run {status}: {reason}", style="red", markup=False, highlight=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -24,15 +25,17 @@ from alrun.active.loop import Plan, RunObserver, run_loop
 from alrun.active.pool import ActivePool
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
-from alrun.config.instantiation import instantiate_checked
+from alrun.config.instantiation import checked_calls, instantiate_checked
 from alrun.data.python import build_dataset
 from alrun.data.splits import Splits, hold_out
+from alrun.data.tensors import fingerprint
 from alrun.errors import ConfigError
 from alrun.models.adapt import model_factory
 from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.records import RunFolder
+from alrun.run.safety import maybe_die
 from alrun.run.summary import RunSummary
 from alrun.seeding import Streams
 from alrun.strategies.function import build_acquisition
@@ -101,7 +104,8 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     check_val_size(cfg.val_size, cfg.initial_size + cfg.budget, len(splits.train))
     train, val = hold_out(splits.train, int(cfg.val_size), streams.entropy("split"))
     check_pool_size(cfg.initial_size, cfg.budget, cfg.val_size, len(train))
-    net_factory = model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2].clone())
+    factory = model_factory(cfg.model, splits.input_shape, splits.n_classes, train.x[:2].clone())
+    net_factory = checked_calls(factory, cfg.model, "model")
     return Strategy(
         net_factory=net_factory,
         acquisition=build_acquisition(cfg.strategy),
@@ -121,17 +125,43 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     )
 
 
+def check_same_data(cfg: DictConfig, run_dir: Path, state: RunState, digest: str) -> None:
+    """Refuse to resume a run on data other than those its checkpoint was made on."""
+    if state.data_hash != digest:
+        where = cfg.dataset.get("path") or cfg.dataset.get("root") or cfg.dataset.get("_target_")
+        raise ConfigError(
+            f"{run_dir} holds a run made on other data, refusing to resume it (dataset {where}: hash "
+            f"{digest} now, {state.data_hash} in its checkpoint); allowed: the run's own data, or a new "
+            "folder"
+        )
+
+
+def restore_strategy(strategy: Strategy, run_dir: Path, state: RunState) -> None:
+    """Load the checkpoint's strategy state; one line if it does not fit this run."""
+    try:
+        strategy.resume.load_state_dict(state.strategy)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        problem = " ".join(str(exc).split())[:200]
+        raise checkpoint.damaged(run_dir / checkpoint.FILENAME, f"its strategy state: {problem}") from None
+
+
 def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Experiment:
-    """Instantiate the run's objects from the composed config (and restore ``state`` when resuming)."""
+    """Instantiate the run's objects from the composed config (and restore ``state`` when resuming).
+
+    Nothing is written here: files are written once the run starts (``run_loop``).
+    """
     fit_path = check_fit(cfg, run_dir)
     streams = Streams(cfg.seed)
-    strategy = build_strategy(cfg, build_dataset(cfg.dataset), streams)
+    splits = build_dataset(cfg.dataset)
+    digest = fingerprint(splits.train, splits.test)
+    strategy = build_strategy(cfg, splits, streams)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(
         run_dir, run_meta(cfg) | {"fit_path": fit_path.name, "fit_path_reason": fit_path.reason}
     )
     if state.rounds_done:
-        strategy.resume.load_state_dict(state.strategy)
+        check_same_data(cfg, run_dir, state, digest)
+        restore_strategy(strategy, run_dir, state)
         folder.restore(
             state.rows,
             state.records,
@@ -143,6 +173,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     def make_trainer() -> Any:
         return trainers(strategy.round)
 
+    state.data_hash = digest
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
     observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy.resume, state), display]
     return Experiment(strategy, make_trainer, plan, observers, state, fit_path)
@@ -179,12 +210,19 @@ def prepare_state(cfg: DictConfig, run_dir: Path) -> RunState:
     return state
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
-    """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers)."""
+def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] | None = None) -> float:
+    """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers).
+
+    Args:
+        cfg: the composed run config.
+        run_dir: the run folder.
+        started: called once everything is built and checked, just before the run starts writing its
+            files (the CLI's guard of the run folder: a command refused before then leaves no trace).
+    """
     start = perf_counter()
     quiet_lightning()
     state = prepare_state(cfg, run_dir)
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     console.print(f"run folder: {run_dir}", soft_wrap=True)
     if state.finished:
         message = f"already finished: {run_dir} (remove its checkpoint.pt to run it again)"
@@ -198,6 +236,9 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> float:
             torch.set_num_threads(cfg.threads)
         exp = build(cfg, run_dir, state)
         console.print(f"fit path: {exp.fit_path.name} ({exp.fit_path.reason})", soft_wrap=True)
+        maybe_die("startup", 4)
+        if started is not None:
+            started()
         summary = RunSummary(cfg.budget, state.rows)
         observers = [*exp.observers, summary]
         row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, start_round=state.rounds_done)

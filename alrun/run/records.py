@@ -1,21 +1,23 @@
 """What a run leaves in its folder: ``metrics.csv``, ``queries.csv`` and ``run.json``.
 
 Rows are tidy, columns fixed and ordered, and every file is flushed when a round ends, so a
-crashed or killed run keeps its partial curve.
+crashed or killed run keeps its partial curve. A write that fails (a full disk) raises an
+``OSError`` naming the file, and leaves no temporary file behind (:mod:`alrun.run.atomic`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
+import signal
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from alrun.run.safety import deferred_interrupt, die, fault_point
+from alrun.run.atomic import naming, write_atomic, write_json_atomic
+from alrun.run.safety import deferred_interrupt, die, fault_point, received_signal
 
 METRIC_COLUMNS: tuple[str, ...] = (
     "round",
@@ -62,17 +64,18 @@ class CsvTable:
     def __init__(self, path: Path, columns: Iterable[str], append: bool = False) -> None:
         self.path, self.columns = path, tuple(columns)
         fresh = not append or not path.exists() or path.stat().st_size == 0
-        self._file: TextIO = path.open("w" if fresh else "a", newline="")
+        with naming(path):
+            self._file: TextIO = path.open("w" if fresh else "a", newline="")
         self._writer = csv.writer(self._file)
         self.rows_written = 0
         if fresh:
-            with deferred_interrupt():
+            with deferred_interrupt(), naming(path):
                 self._writer.writerow(self.columns)
                 self._flush()
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append rows (missing columns are left blank; unknown keys are an error) and flush."""
-        with deferred_interrupt():
+        with deferred_interrupt(), naming(self.path):
             for row in rows:
                 self._write_row(row)
             self._flush()
@@ -95,25 +98,9 @@ class CsvTable:
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
-        """Close the file."""
-        self._file.close()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: readers see the old or the
-    new file, never half of one, and Ctrl-C waits for the rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with deferred_interrupt():
-        with tmp.open("w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write JSON to ``path`` atomically (see :func:`write_atomic`)."""
-    write_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        """Close the file (a failed flush of what is left is an ``OSError`` naming it)."""
+        with naming(self.path):
+            self._file.close()
 
 
 def rewrite_csv(path: Path, columns: Iterable[str], rows: Iterable[Mapping[str, Any]]) -> None:
@@ -141,19 +128,20 @@ def query_rows(records: Iterable[Any]) -> Iterator[dict[str, Any]]:
             }
 
 
-def record_failure(folder: Path, reason: str, **facts: Any) -> None:
+def record_failure(folder: Path, reason: str, status: str = "failed", **facts: Any) -> None:
     """Mark a run that stopped before writing its ``run.json`` (a bad value, a missing file) as
-    ``failed``; a run that got as far as writing one has recorded its own status there.
+    ``failed`` (or ``interrupted``); a run that got as far as writing one has recorded its own status there.
 
     Args:
         folder: the run's output folder.
         reason: one line saying what went wrong.
+        status: ``failed`` or ``interrupted``.
         facts: more facts for ``run.json`` (the seed).
     """
     path = folder / "run.json"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {**facts, "status": "failed", "reason": reason})
+        write_json_atomic(path, {**facts, "status": status, "reason": reason})
 
 
 class RunFolder:
@@ -170,13 +158,13 @@ class RunFolder:
         self.metrics: CsvTable | None = None
         self.queries: CsvTable | None = None
         self._append = False
+        self._restored: tuple[list[dict[str, Any]], list[Any]] | None = None
 
     def restore(self, rows: list[dict[str, Any]], records: Iterable[Any], info: Mapping[str, Any]) -> None:
-        """Rewrite the CSV files from a checkpoint's rows (dropping any torn or extra line) so the
-        resumed run appends to exactly what the checkpoint covers."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        rewrite_csv(self.folder / "metrics.csv", METRIC_COLUMNS, rows)
-        rewrite_csv(self.folder / "queries.csv", QUERY_COLUMNS, query_rows(records))
+        """Resume from a checkpoint's rows: when the run starts, the CSV files are rewritten from
+        them (dropping any torn or extra line), so the resumed run appends to exactly what the
+        checkpoint covers. Nothing is written before the run starts."""
+        self._restored = (list(rows), list(records))
         self.info |= dict(info)
         self._append = True
 
@@ -184,13 +172,22 @@ class RunFolder:
         write_json_atomic(self.folder / "run.json", self.info)
 
     def run_started(self, plan: Any, n_rounds: int) -> None:
-        """Create the CSV files and mark the run ``running``."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.metrics = CsvTable(self.folder / "metrics.csv", METRIC_COLUMNS, self._append)
-        self.queries = CsvTable(self.folder / "queries.csv", QUERY_COLUMNS, self._append)
-        self.info |= {"status": "running", "n_rounds": n_rounds, "reason": None}
-        self.info.setdefault("rounds_done", 0)
-        self._save()
+        """Create (or, resuming, rewrite) the CSV files and mark the run ``running``; a file that
+        cannot be written marks it ``failed``."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if self._restored is not None:
+                rows, records = self._restored
+                rewrite_csv(self.folder / "metrics.csv", METRIC_COLUMNS, rows)
+                rewrite_csv(self.folder / "queries.csv", QUERY_COLUMNS, query_rows(records))
+            self.metrics = CsvTable(self.folder / "metrics.csv", METRIC_COLUMNS, self._append)
+            self.queries = CsvTable(self.folder / "queries.csv", QUERY_COLUMNS, self._append)
+            self.info |= {"status": "running", "n_rounds": n_rounds, "reason": None}
+            self.info.setdefault("rounds_done", 0)
+            self._save()
+        except OSError as exc:
+            self.run_finished("failed", f"{type(exc).__name__}: {exc}")
+            raise
 
     def labelled(self, records: Iterable[Any]) -> None:
         """Append one ``queries.csv`` row per labelled item, best first."""
@@ -205,9 +202,24 @@ class RunFolder:
         self._save()
 
     def run_finished(self, status: str, reason: str | None = None) -> None:
-        """Close the files and record the final status."""
-        for table in (self.metrics, self.queries):
-            if table is not None:
-                table.close()
-        self.info |= {"status": status, "reason": reason}
-        self._save()
+        """Close the files and record the final status. When the run failed or was interrupted, a
+        file that cannot be written then (a full disk) does not hide why: that error is dropped."""
+        if status == "interrupted" and received_signal() == signal.SIGTERM:
+            reason = "SIGTERM"
+        try:
+            for table in (self.metrics, self.queries):
+                if table is not None:
+                    self._close(table, status)
+            self.info |= {"status": status, "reason": reason}
+            self._save()
+        except OSError:
+            if status == "finished":
+                raise
+
+    @staticmethod
+    def _close(table: CsvTable, status: str) -> None:
+        try:
+            table.close()
+        except OSError:
+            if status == "finished":
+                raise

@@ -108,7 +108,13 @@ class Acquisition(ABC):
 
 
 class ScoreAcquisition(Acquisition):
-    """An acquisition defined by a score alone (higher = more informative); picks the top n."""
+    """An acquisition defined by a score alone (higher = more informative); picks the top n.
+
+    ``min_score`` is the lowest score the rule can give (``None``: not known), so wrappers that
+    need scores >= 0 (``power_*``) can refuse a setting before the run starts.
+    """
+
+    min_score: float | None = None
 
     @abstractmethod
     def score(self, ctx: QueryContext) -> torch.Tensor:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from alrun.config.checks import check_int
+from alrun.config.checks import check_bool, check_int
 from alrun.strategies import scores
 from alrun.strategies.base import Acquisition, QueryContext, Selection
 from alrun.strategies.mc import mc_log_probs, require_dropout
@@ -156,7 +156,7 @@ class BatchBald(Acquisition):
         config_samples: int = 1000,
     ) -> None:
         self.mc_samples = check_int("strategy.mc_samples", mc_samples, 1)
-        self.consistent = bool(consistent)
+        self.consistent = check_bool("strategy.consistent", consistent)
         self.max_configs = check_int("strategy.max_configs", max_configs, 1)
         self.config_samples = check_int("strategy.config_samples", config_samples, 1)
 

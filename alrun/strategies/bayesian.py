@@ -12,7 +12,7 @@ from abc import abstractmethod
 import torch
 from torch import nn
 
-from alrun.config.checks import check_int
+from alrun.config.checks import check_bool, check_int
 from alrun.strategies import scores
 from alrun.strategies.base import QueryContext, ScoreAcquisition
 from alrun.strategies.mc import mc_log_probs, require_dropout
@@ -26,9 +26,11 @@ class MCAcquisition(ScoreAcquisition):
         consistent: one dropout mask per pass shared by every candidate (see :mod:`~alrun.strategies.mc`).
     """
 
+    min_score = 0.0  # BALD is clamped at 0; entropies, variation ratios and deviations are >= 0
+
     def __init__(self, mc_samples: int = 20, consistent: bool = False) -> None:
         self.mc_samples = check_int("strategy.mc_samples", mc_samples, 1)
-        self.consistent = bool(consistent)
+        self.consistent = check_bool("strategy.consistent", consistent)
 
     def check(self, net: nn.Module, name: str | None = None) -> None:
         """Refuse a net without dropout layers."""

@@ -75,6 +75,12 @@ class StochasticBatch(Acquisition):
         self.base, self.kind = base, kind
         self.beta = check_number("strategy.beta", beta, 0.0)
         self.offset = check_number("strategy.offset", offset)
+        low = base.min_score
+        if kind == "power" and low is not None and low + self.offset < 0:
+            raise ConfigError(
+                f"strategy.offset={offset} is out of range: power sampling needs scores >= 0 and "
+                f"{base.name} scores go down to {low:g} (allowed: strategy.offset >= {-low:g})"
+            )
 
     @property
     def name(self) -> str:
