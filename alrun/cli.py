@@ -90,7 +90,10 @@ def _task(cfg: DictConfig) -> float:
         guard = folder_guard.take(run_dir) or folder_guard.RunFolderGuard.open(run_dir, record=False)
         maybe_die("startup", 3)
         check_config(cfg)
-        from alrun.run.experiment import run_experiment  # heavy imports only once a run really starts
+        from alrun.training.preflight import check_fit  # heavy imports only once a run really starts
+
+        check_fit(cfg, run_dir)  # Trainer, callbacks, fit path: refused before anything is written
+        from alrun.run.experiment import run_experiment
 
         return run_experiment(cfg, run_dir, started=guard.commit)
     except BaseException as exc:
@@ -129,7 +132,9 @@ def known_error(exc: BaseException | None) -> BaseException | None:
     instantiate wraps them); ``None`` for anything else (a bug: its traceback is shown)."""
     while exc is not None and not isinstance(exc, KNOWN_ERRORS):
         if type(exc).__name__ == "MisconfigurationException":  # Lightning refused the trainer's settings
-            hint = " (fit_mode=batch optimizes automatically)" if "manual optimization" in str(exc) else ""
+            hint = (
+                " (fit_mode=lightning optimizes automatically)" if "manual optimization" in str(exc) else ""
+            )
             return ConfigError(f"trainer: {' '.join(str(exc).split())}{hint}")
         exc = exc.__cause__
     return exc

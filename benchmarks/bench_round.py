@@ -1,12 +1,13 @@
 """alrun's round (fit + test + score) against a plain PyTorch loop doing the same arithmetic.
 
-    .venv/bin/python benchmarks/bench_round.py [--repeats 7] [--threads 2] [--tiny] [--json out.json]
+    .venv/bin/python benchmarks/bench_round.py [--repeats 7] [--threads 2] [--only digits] [--tiny] [--json F]
 
-The plain loop and alrun in its two fast fit modes (``epoch``: one Lightning step per epoch, the
-default; ``fused``: one Lightning step per round) run interleaved in one process (this VM drifts by
-±30% between processes), from the same initial weights, the same per-epoch permutations and the same
-mini-batches; the script checks that all end with bit-identical weights, then prints medians per
-phase and the total ratio alrun / plain.
+The plain loop, alrun's default (``fit_mode=auto``, which takes the fast path here) and alrun on
+Lightning's own loop (``fit_mode=lightning``: one ``training_step`` per mini-batch) run interleaved in
+one process (this VM drifts by ±30% between processes), from the same initial weights, the same
+per-epoch permutations and the same mini-batches, each round with a fresh Trainer built by the run's
+own ``TrainerFactory``; the script checks that all end with bit-identical weights, then prints
+medians per phase and the total ratio alrun / plain.
 Workloads: digits (MLP 64-256-256-10, batch 64, 30 epochs) at 100, 500 and 1,000 labels, and a
 synthetic 60,000 x 784, 10-class pool (MLP 784-512-512-10, batch 64, 5 epochs) with 10,000 labels.
 """
@@ -27,7 +28,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
 from alrun.active.pool import ActivePool
 from alrun.active.strategy import Strategy
@@ -38,6 +38,7 @@ from alrun.models.nets import MLP
 from alrun.run.experiment import quiet_lightning
 from alrun.seeding import Streams
 from alrun.strategies import Entropy, scores
+from alrun.training.trainers import TrainerFactory
 
 CHUNK = 4096
 DEVICE = torch.device("cpu")  # --device cuda runs both paths on the GPU
@@ -91,16 +92,17 @@ def workloads(tiny: bool) -> list[Workload]:
     ]
 
 
-def make_trainer(epochs: int) -> Callable[[], object]:
-    """The shipped ``trainer=cpu`` (or ``trainer=gpu``) config, as a user gets it."""
+def make_trainer(epochs: int) -> TrainerFactory:
+    """The shipped ``trainer=cpu`` (or ``trainer=gpu``) config, as a user gets it: a fresh Trainer
+    (and fresh callbacks, none by default) for every round."""
     trainer = "gpu" if DEVICE.type == "cuda" else "cpu"
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("config", overrides=[f"trainer={trainer}", f"trainer.max_epochs={epochs}"])
-    return instantiate(cfg.trainer)  # type: ignore[no-any-return]
+    return TrainerFactory.from_config(cfg)
 
 
 def build(w: Workload, splits: Splits, mode: str) -> Strategy:
-    """An alrun Strategy (``fit_mode=mode``) with ``w.labels`` random labels (seed 0)."""
+    """An alrun Strategy (``fit_mode=mode``: ``auto`` or ``lightning``) with ``w.labels`` random labels."""
     net = functools.partial(MLP, splits.input_shape, splits.n_classes, hidden=w.hidden)
     s = Strategy(
         net,
@@ -117,31 +119,34 @@ def build(w: Workload, splits: Splits, mode: str) -> Strategy:
     return s
 
 
-def alrun_round(s: Strategy, trainer: Callable[[], object], k: int) -> tuple[float, float, float]:
+Phases = tuple[float, float, float, float]  # fit, test, score wall seconds; CPU seconds of all three
+
+
+def alrun_round(s: Strategy, trainers: TrainerFactory, k: int) -> Phases:
     """fit + evaluate + score with alrun; returns the phase times and leaves the trained weights."""
     sync()
-    t0 = time.perf_counter()
-    trainer().fit(s)  # type: ignore[attr-defined]
+    c0, t0 = time.process_time(), time.perf_counter()
+    trainers(0).fit(s)
     sync()
     t1 = time.perf_counter()
     s.evaluate()
     t2 = time.perf_counter()
     s.query_strategy(s.train_pool, k)
     sync()
-    return t1 - t0, t2 - t1, time.perf_counter() - t2
+    return t1 - t0, t2 - t1, time.perf_counter() - t2, time.process_time() - c0
 
 
-def plain_round(s: Strategy, w: Workload) -> tuple[tuple[float, float, float], torch.nn.Module]:
+def plain_round(s: Strategy, w: Workload) -> tuple[Phases, torch.nn.Module]:
     """The same arithmetic in plain PyTorch: randperm + one gather per epoch, contiguous slices,
     ``inference_mode`` evaluation and entropy scoring in 4096-item chunks, ``topk``."""
-    net = s.net_factory()
-    net.load_state_dict(s.initial_model_state or s.net.state_dict())
+    net = s.fitting.net_factory()
+    net.load_state_dict(s.fitting.snapshot or s.net.state_dict())
     net.to(DEVICE)
     data, gen = s.train_pool.labelled_data().to(DEVICE), s.streams.torch("train", 0)
     test, pool = s.test_data.to(DEVICE), s.train_pool.unlabelled_data().x.to(DEVICE)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     sync()
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     net.train()
     for _ in range(w.epochs):
         perm = torch.randperm(len(data), generator=gen).to(DEVICE)
@@ -168,7 +173,7 @@ def plain_round(s: Strategy, w: Workload) -> tuple[tuple[float, float, float], t
         )
         h.topk(w.k)
     sync()
-    return (t1 - t0, t2 - t1, time.perf_counter() - t2), net
+    return (t1 - t0, t2 - t1, time.perf_counter() - t2, time.process_time() - c0), net
 
 
 def matmul_peak() -> float:
@@ -190,7 +195,7 @@ def forward_flops(net: torch.nn.Module) -> int:
     return sum(2 * m.in_features * m.out_features for m in net.modules() if isinstance(m, torch.nn.Linear))
 
 
-MODES = ("epoch", "fused")  # alrun's fast fit modes (fit_mode=batch is the straightforward one)
+MODES = ("auto", "lightning")  # alrun's default (the fast path here) and Lightning's own loop
 
 
 def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -206,10 +211,10 @@ def run(w: Workload, repeats: int, peak: float) -> dict[str, Any]:
     splits = w.data()
     trainer = make_trainer(w.epochs)
     models = {mode: build(w, splits, mode) for mode in MODES}
-    times: dict[str, list[tuple[float, float, float]]] = {k: [] for k in ("plain", *MODES)}
+    times: dict[str, list[Phases]] = {k: [] for k in ("plain", *MODES)}
     identical = True
     for rep in range(repeats + 1):  # the first cycle warms up and is not counted
-        phases, net = plain_round(models["epoch"], w)
+        phases, net = plain_round(models["auto"], w)
         cycle = {"plain": phases}
         for mode, s in models.items():
             cycle[mode] = alrun_round(s, trainer, w.k)
@@ -219,33 +224,38 @@ def run(w: Workload, repeats: int, peak: float) -> dict[str, Any]:
             for key, value in cycle.items():
                 times[key].append(value)
     med = {k: [statistics.median(col) for col in zip(*v, strict=True)] for k, v in times.items()}
-    s = models["epoch"]
+    s = models["auto"]
+    assert s.fitting.path is not None
     return {
         "workload": w.name,
+        "default_path": s.fitting.path.name,
         "identical_weights": identical,
         **med,
-        **{f"ratio_{m}": sum(med[m]) / sum(med["plain"]) for m in MODES},
+        **{f"ratio_{m}": sum(med[m][:3]) / sum(med["plain"][:3]) for m in MODES},
+        **{f"cpu_ratio_{m}": med[m][3] / med["plain"][3] for m in MODES},
         "score_share_of_peak": len(s.train_pool.unlabelled())
         * forward_flops(s.net)
-        / med["epoch"][2]
+        / med["auto"][2]
         / 1e9
         / peak,
     }
 
 
 HEADER = (
-    "| workload | plain fit / test / score s | alrun epoch: fit / test / score s | alrun fused: fit s "
-    "| total x, epoch | total x, fused | scoring % of peak | identical weights |\n"
-    "|---|---|---|---:|---:|---:|---:|---|"
+    "| workload | plain fit / test / score s | alrun default: fit / test / score s | alrun lightning: fit s "
+    "| total x, default (path) | total x, lightning | CPU-time x, default / lightning | scoring % of peak "
+    "| identical weights |\n"
+    "|---|---|---|---:|---:|---:|---:|---:|---|"
 )
 
 
 def table_row(r: dict[str, Any]) -> str:
     """One markdown row of a workload's result."""
-    plain, epoch = (" / ".join(f"{t:.4f}" for t in r[k]) for k in ("plain", "epoch"))
+    plain, default = (" / ".join(f"{t:.4f}" for t in r[k][:3]) for k in ("plain", "auto"))
     return (
-        f"| {r['workload']} | {plain} | {epoch} | {r['fused'][0]:.4f} | {r['ratio_epoch']:.3f} | "
-        f"{r['ratio_fused']:.3f} | {100 * r['score_share_of_peak']:.0f}% | {r['identical_weights']} |"
+        f"| {r['workload']} | {plain} | {default} | {r['lightning'][0]:.4f} | {r['ratio_auto']:.3f} "
+        f"({r['default_path']}) | {r['ratio_lightning']:.3f} | {r['cpu_ratio_auto']:.3f} / "
+        f"{r['cpu_ratio_lightning']:.3f} | {100 * r['score_share_of_peak']:.0f}% | {r['identical_weights']} |"
     )
 
 
@@ -257,13 +267,15 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both paths run there)")
+    parser.add_argument("--only", default="", help="run only the workloads whose name contains this")
     opts = parser.parse_args()
     global DEVICE
     DEVICE = torch.device(opts.device)
     torch.set_num_threads(opts.threads)
     quiet_lightning()
     peak = matmul_peak()
-    rows = [run(w, 1 if opts.tiny else opts.repeats, peak) for w in workloads(opts.tiny)]
+    chosen = [w for w in workloads(opts.tiny) if opts.only in w.name]
+    rows = [run(w, 1 if opts.tiny else opts.repeats, peak) for w in chosen]
     where = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else f"CPU, {opts.threads} threads"
     print(f"matmul peak {peak:.0f} GFLOP/s ({where}), {opts.repeats} interleaved repeats")
     print(HEADER)

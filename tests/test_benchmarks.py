@@ -25,6 +25,7 @@ def test_round_benchmark_paths_are_bit_identical():
         line for line in out.splitlines() if line.startswith("| digits") or line.startswith("| synthetic")
     ]
     assert len(rows) == 2 and all(row.rstrip(" |").endswith("True") for row in rows)
+    assert all("(fast)" in row for row in rows)  # the default takes the fast path
 
 
 def test_large_pool_benchmark_runs():

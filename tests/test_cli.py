@@ -70,15 +70,23 @@ def test_help_lists_groups_and_options(tmp_path):
 # bad input of every kind: tests/test_refusals.py
 
 
-def test_a_trainer_setting_lightning_refuses_is_one_line_exit_2(tmp_path):
-    """Gradient clipping needs Lightning's automatic optimization: only fit_mode=batch has it."""
-    out = alrun("experiment=smoke", "+trainer.gradient_clip_val=1.0", cwd=tmp_path)
+def test_a_setting_the_fast_path_cannot_serve_is_refused_up_front(tmp_path):
+    """Gradient clipping is part of Lightning's optimizer step: fit_mode=fast refuses it before anything
+    is written; fit_mode=auto takes Lightning's loop and says so."""
+    out = alrun("experiment=smoke", "+trainer.gradient_clip_val=1.0", "fit_mode=fast", cwd=tmp_path)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("alrun: error: trainer: Automatic gradient clipping")
-    assert "fit_mode=batch" in lines[0]
-    ok = alrun("experiment=smoke", "+trainer.gradient_clip_val=1.0", "fit_mode=batch", cwd=tmp_path)
+    assert len(lines) == 1 and lines[0].startswith(
+        "alrun: error: fit_mode=fast cannot serve trainer.gradient_clip_val"
+    )
+    assert lines[0].endswith("use fit_mode=lightning (or auto)")
+    assert not list(tmp_path.rglob("run.json"))
+    ok = alrun(
+        "experiment=smoke", "+trainer.gradient_clip_val=1.0", f"hydra.run.dir={tmp_path / 'ok'}", cwd=tmp_path
+    )
     assert ok.returncode == 0, ok.stderr
+    assert "fit path: lightning (trainer.gradient_clip_val needs Lightning's per-step loop" in ok.stdout
+    assert json.loads((tmp_path / "ok" / "run.json").read_text())["fit_path"] == "lightning"
 
 
 def test_budget_larger_than_pool_is_refused(tmp_path):

@@ -92,19 +92,11 @@ def test_validation_labels_are_used(run_cfg, tmp_path):
     assert len(val) == 20 and set(val["dataset_index"]).isdisjoint(train["dataset_index"])
 
 
-@pytest.mark.parametrize("mode", ["batch", "fused"])
-def test_fit_modes_give_identical_results(run_cfg, mode):
-    """The fast paths (one Lightning step per epoch, or per round) equal the straightforward one."""
-    a = run_cfg("fit_mode=epoch", "val_size=8", folder="a")
-    b = run_cfg(f"fit_mode={mode}", "val_size=8", folder="b")
+def test_fit_paths_give_identical_results(run_cfg):
+    """The fast path (alrun's own loop) equals Lightning's one training_step per mini-batch."""
+    a = run_cfg("fit_mode=lightning", "val_size=8", folder="a")
+    b = run_cfg("fit_mode=fast", "val_size=8", folder="b")
     assert same_metrics(a, b)
-
-
-def test_fused_mode_needs_a_fixed_epoch_count(run_cfg):
-    from alrun.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="max_epochs >= 1"):
-        run_cfg("fit_mode=fused", "trainer.max_epochs=-1")
 
 
 @pytest.mark.parametrize("val_size", [1340, 5000])

@@ -237,10 +237,10 @@ def test_sigterm_during_a_checkpoint_write_lets_it_finish(tmp_path):
     assert state is not None and state.rounds_done == 2 and len(pd.read_csv(folder / "metrics.csv")) == 2
 
 
-def test_sigterm_stops_a_fused_fit_at_once(tmp_path):
-    """A million epochs in one fused Lightning step: SIGTERM in its first epoch ends the run there."""
+def test_sigterm_stops_a_fast_fit_at_once(tmp_path):
+    """A million epochs on the fast path (all in on_train_start): SIGTERM in the first one ends the run."""
     folder = tmp_path / "run"
-    out = alrun(folder, "fit_mode=fused", "trainer.max_epochs=1000000", fault="fit@0:term")
+    out = alrun(folder, "fit_mode=fast", "trainer.max_epochs=1000000", fault="fit@0:term")
     assert out.returncode == 143, out.stderr
     assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
 

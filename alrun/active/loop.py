@@ -94,7 +94,7 @@ def _train_round(
     }
     fit(strategy, make_trainer())
     fitted = perf_counter()
-    row |= strategy.evaluate() | {"train/loss": strategy.last_train_loss}
+    row |= strategy.evaluate() | strategy.fit_metrics()
     evaluated = perf_counter()
     row |= {"fit_s": fitted - start, "eval_s": evaluated - fitted}
     stop = stopping.check(strategy, round_, row) if stopping is not None else None

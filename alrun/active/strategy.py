@@ -4,42 +4,33 @@
 ``query_val(n)``, ``reset_model()``, the data loaders and steps keep deeplay's names and meanings.
 What differs: scores come from a pluggable :class:`~alrun.strategies.Acquisition` (higher = query
 first), every random draw comes from a named stream, the validation pool is really used, and each
-query returns a record of what was picked.
+query returns a record of what was picked. Training is owned by a
+:class:`~alrun.training.fitting.Fitting`: the training hooks below hand over to it, so
+``trainer.fit(strategy)`` works with any Trainer (alrun's, or one of the user's own), on the fit
+path that Trainer allows.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
 from alrun.active.pool import ActivePool
 from alrun.active.querying import Querying
-from alrun.data.tensors import ChunkBatches, ShuffledBatches, TensorData, epoch_slices
-from alrun.errors import ConfigError, RunFailed
+from alrun.active.resume import ResumeState
+from alrun.data.tensors import ChunkBatches, ShuffledBatches, TensorData
 from alrun.run.safety import maybe_die
-from alrun.seeding import Streams, torch_global_seed
+from alrun.seeding import Streams
 from alrun.strategies import Acquisition
+from alrun.training.callbacks import RngScopeGuard
+from alrun.training.fitting import Fitting, OptimizerFactory
 from alrun.training.inference import batch_metrics, evaluate
-from alrun.training.loss import training_loss
-
-OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
-
-
-class _RngScopeGuard(pl.Callback):
-    """Closes the Strategy's seeded RNG scope when a fit raises (NaN loss, Ctrl-C, out of memory)."""
-
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        """Give the global RNG back its state from before the fit."""
-        if isinstance(pl_module, Strategy):
-            pl_module.close_rng_scope()
+from alrun.training.schedulers import Schedule
 
 
 class Strategy(Querying, pl.LightningModule):
@@ -57,12 +48,13 @@ class Strategy(Querying, pl.LightningModule):
         eval_batch_size: chunk size for evaluation and pool scoring.
         reset: ``snapshot`` (back to the weights of the first fit), ``scratch`` (fresh seeded
             weights each round) or ``warm`` (keep training the same weights).
-        fit_mode: ``epoch`` (one Lightning step per epoch, the mini-batch loop inside it),
-            ``batch`` (one Lightning step per mini-batch) or ``fused`` (one Lightning step runs all
-            ``trainer.max_epochs`` epochs, then stops the Trainer: Lightning sees a single epoch);
-            same arithmetic, same result.
+        fit_mode: ``auto`` (the fast path unless the Trainer asks for what only Lightning's
+            per-step loop serves), ``fast`` or ``lightning``; same arithmetic, same result.
         pool_subsample: score only a seeded random this-many of the unlabelled items per query
             (stream ``subsample``); ``None`` or 0 scores them all.
+        scheduler: a learning-rate schedule for every fit, or ``None``.
+        epoch_samples: fixed-length epochs of this many items drawn with replacement.
+        weight_decay_groups: weight decay on named parameters (:mod:`alrun.training.decay`).
     """
 
     def __init__(
@@ -77,40 +69,50 @@ class Strategy(Querying, pl.LightningModule):
         batch_size: int = 32,
         eval_batch_size: int = 4096,
         reset: str = "snapshot",
-        fit_mode: str = "epoch",
+        fit_mode: str = "auto",
         pool_subsample: int | None = None,
+        scheduler: Schedule | None = None,
+        epoch_samples: int | None = None,
+        weight_decay_groups: Iterable[Any] = (),
     ) -> None:
         super().__init__()
-        self.net_factory, self.streams = net_factory, streams
-        self.acquisition, self.optimizer_factory = acquisition, optimizer
+        self.fitting = Fitting(
+            net_factory, streams, optimizer, batch_size, reset, fit_mode, scheduler, epoch_samples,
+            weight_decay_groups,
+        )  # fmt: skip
+        self.acquisition, self.streams = acquisition, streams
         self.train_pool, self.val_pool, self.test_data = train_pool, val_pool, test
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.reset, self.fit_mode, self.automatic_optimization = reset, fit_mode, fit_mode == "batch"
-        self.round, self.pool_subsample = 0, pool_subsample
-        self.net = self._new_net(0)
+        self.eval_batch_size, self.pool_subsample, self.round = eval_batch_size, pool_subsample, 0
+        self.net = self.fitting.new_net(0)
         acquisition.check(self.net)
-        self.initial_model_state: dict[str, torch.Tensor] | None = None
         self.inference_device = torch.device("cpu")
-        self._rng_scope = contextlib.ExitStack()
-        self._losses: list[torch.Tensor] = []  # this epoch's mini-batch losses (no per-step math)
-        self._sizes: list[int] = []
-        self._epochs_done = 0
-        # called with the number of epochs done after each real epoch, whatever the fit mode
-        self.epoch_listeners: list[Callable[[int], None]] = []
-        self._epoch_loss = float("nan")
-
-    def _new_net(self, round_: int) -> nn.Module:
-        with torch_global_seed(self.streams.entropy("weights", round_)):
-            return self.net_factory()
+        self.resume = ResumeState(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the classifier."""
         return self.net(x)
 
-    # ---- Lightning hooks -------------------------------------------------------------------
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """A fresh optimizer over the net's parameters."""
-        return self.optimizer_factory(self.net.parameters())
+    @property
+    def automatic_optimization(self) -> bool:
+        """``True`` on the lightning path, ``False`` on the fast path: chosen from the fitting Trainer
+        (``True``, Lightning's default, outside a fit: ``trainer.test`` and ``validate`` optimize nothing)."""
+        trainer = self._trainer
+        if trainer is None or trainer.state.fn != TrainerFn.FITTING:
+            return True
+        return self.fitting.path_for(trainer, self, Strategy).name == "lightning"
+
+    @automatic_optimization.setter
+    def automatic_optimization(self, value: bool) -> None:
+        raise AttributeError("the fit path follows fit_mode (auto, fast or lightning), not this attribute")
+
+    # ---- Lightning hooks, handed to the fitting ----------------------------------------------
+    def configure_optimizers(self) -> Any:
+        """A fresh optimizer (and learning-rate scheduler) for this fit."""
+        return self.fitting.configure_optimizers(self.net, self.train_pool.n_labelled, self.trainer)
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """A guard that leaves the fit's seeded RNG scope when the fit raises."""
+        return [RngScopeGuard(self.fitting.close_rng_scope)]
 
     def on_fit_start(self) -> None:
         """Train mode, data next to the model, and dropout seeded for this round's fit."""
@@ -119,78 +121,33 @@ class Strategy(Querying, pl.LightningModule):
         self.train_pool.to(self.device)
         if self.val_pool is not None:
             self.val_pool.to(self.device)
-        seed = self.streams.entropy("dropout", self.round)
-        self._rng_scope.enter_context(torch_global_seed(seed, self.device))
+        self.fitting.begin(self.streams.entropy("dropout", self.round), self.device)
 
     def on_fit_end(self) -> None:
         """Give torch's global RNG back its state from before the fit."""
-        self.close_rng_scope()
-
-    def close_rng_scope(self) -> None:
-        """Leave this fit's seeded scope of the global RNG (idempotent)."""
-        self._rng_scope.close()
-
-    def configure_callbacks(self) -> list[pl.Callback]:
-        """A guard that leaves the seeded RNG scope when a fit fails (Lightning calls the callbacks'
-        ``on_exception``, not the module's)."""
-        return [_RngScopeGuard()]
+        self.fitting.close_rng_scope()
 
     def on_train_start(self) -> None:
-        """Called at the beginning of training; the first call captures the initial weights."""
-        if self.initial_model_state is None:
-            self.initial_model_state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
-        self._losses, self._sizes, self._epochs_done = [], [], 0
+        """Called at the beginning of training after sanity check. The first call captures the initial
+        weights (``reset_model``'s snapshot); on the fast path the round's epochs run here."""
         self.train()
+        self.fitting.start_training(self.trainer, self, self.net)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """One mini-batch's training loss (the lightning path; the fast path steps on its own)."""
+        return self.fitting.training_step(batch)
 
     def on_train_epoch_end(self) -> None:
-        """Close the epoch (``fit_mode=batch``; the other modes close each epoch in the step)."""
-        if self._losses:
-            self._close_epoch()
-
-    def _close_epoch(self) -> None:
-        """Record the epoch's mean loss; stop the run when it is not finite (NaN or infinite)."""
+        """Close the epoch: ``train/loss`` for callbacks (and loggers); a non-finite loss fails the run.
+        Once per real epoch on either path, so also the ``fit`` fault point of the kill tests."""
         maybe_die("fit", self.round)
-        sizes = torch.tensor(self._sizes, dtype=torch.float64, device=self._losses[0].device)
-        self._epoch_loss = float(torch.stack(self._losses).double().dot(sizes) / sizes.sum())
-        self._losses, self._sizes = [], []
-        self._epochs_done += 1
-        if not math.isfinite(self._epoch_loss):
-            raise RunFailed(
-                f"training loss is {self._epoch_loss} at round {self.round}, epoch {self._epochs_done - 1}"
-            )
-        for listener in self.epoch_listeners:
-            listener(self._epochs_done)
+        loss = self.fitting.close_epoch(self.trainer, self.round)
+        if self.trainer.loggers:
+            self.log("train/loss", loss)
 
-    @property
-    def last_train_loss(self) -> float:
-        """Mean training loss of the last epoch of the last fit."""
-        return self._epoch_loss
-
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        loss = training_loss(self.net, x, y)
-        self._losses.append(loss.detach())
-        self._sizes.append(len(y))
-        return loss
-
-    def training_step(self, batch: Any, batch_idx: int) -> Any:
-        """One mini-batch (``fit_mode=batch``), one shuffled epoch (``epoch``) or all of the
-        round's epochs (``fused``, after which the Trainer is told to stop)."""
-        if self.automatic_optimization:
-            return self._step(*batch)
-        # the bare optimizer is fastest; fp16 mixed precision needs Lightning's (its gradient scaler)
-        scaled = "16-mixed" in str(self.trainer.precision) and "bf16" not in str(self.trainer.precision)
-        opt = self.optimizers(use_pl_optimizer=scaled)
-        assert not isinstance(opt, list)
-        backward = self.manual_backward if scaled else torch.Tensor.backward
-        for xs, ys in batch:
-            for part in epoch_slices(len(ys), self.batch_size):
-                opt.zero_grad(set_to_none=True)
-                backward(self._step(xs[part], ys[part]))
-                opt.step()
-            self._close_epoch()
-        if self.fit_mode == "fused":
-            self.trainer.should_stop = True
-        return None
+    def on_train_end(self) -> None:
+        """Record the fit's epochs and optimizer steps for the round's row."""
+        self.fitting.finish(self.trainer)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """Validation metrics on a chunk of the labelled validation set (``val/acc``, ``val/loss``)."""
@@ -206,22 +163,14 @@ class Strategy(Querying, pl.LightningModule):
 
     # ---- data ------------------------------------------------------------------------------
     def train_dataloader(self) -> ShuffledBatches:
-        """The labelled training items, shuffled by this round's training stream."""
+        """The labelled training items, drawn anew each epoch from this round's training stream (a
+        model with ``training_data`` gets to redraw them first: an ensemble's bootstrap)."""
         data = self.train_pool.labelled_data()
-        prepare = getattr(self.net, "training_data", None)  # an ensemble's bootstrap counts
+        prepare = getattr(self.net, "training_data", None)
         if prepare is not None:
             data = prepare(data, self.streams.torch("bootstrap", self.round))
         gen = self.streams.torch("train", self.round)
-        return ShuffledBatches(data.x, data.y, self.batch_size, gen, self._epochs_per_step())
-
-    def _epochs_per_step(self) -> int:
-        """Epochs per Lightning step: 0 = one step per mini-batch, 1 per epoch, or all of them."""
-        if self.fit_mode != "fused":
-            return 0 if self.automatic_optimization else 1
-        epochs = self.trainer.max_epochs
-        if epochs is None or epochs < 1:
-            raise ConfigError(f"fit_mode=fused needs trainer.max_epochs >= 1, got {epochs}")
-        return epochs
+        return self.fitting.train_batches(data, gen)
 
     def val_dataloader(self) -> ChunkBatches:
         """The labelled validation items (empty without a validation pool)."""
@@ -234,6 +183,11 @@ class Strategy(Querying, pl.LightningModule):
         """The fixed test set, in chunks."""
         data = self.test_data.to(self.device)
         return ChunkBatches(data.x, data.y, self.eval_batch_size)
+
+    # ---- after a fit -----------------------------------------------------------------------
+    def fit_metrics(self) -> dict[str, float | int]:
+        """The last fit's ``train/loss`` (its last epoch's mean), ``train/epochs`` and ``train/steps``."""
+        return self.fitting.last.row()
 
     def evaluate(self) -> dict[str, float]:
         """Test (and validation) metrics, computed outside the Trainer in large chunks."""
@@ -254,7 +208,4 @@ class Strategy(Querying, pl.LightningModule):
         ``snapshot``: the weights captured at the first ``on_train_start``; ``scratch``: fresh
         weights drawn from this round's weight stream; ``warm``: keep the trained weights.
         """
-        if self.reset == "snapshot" and self.initial_model_state is not None:
-            self.net.load_state_dict(self.initial_model_state)
-        elif self.reset == "scratch":
-            self.net.load_state_dict(self._new_net(self.round).state_dict())
+        self.fitting.reset(self.net, self.round)

@@ -17,7 +17,7 @@ from alrun.errors import ConfigError
 CHOICES: dict[str, tuple[str, ...]] = {
     "initial": ("random", "balanced"),
     "reset": ("snapshot", "scratch", "warm"),
-    "fit_mode": ("epoch", "batch", "fused"),
+    "fit_mode": ("auto", "fast", "lightning"),
 }
 # key -> smallest allowed value
 INTEGERS: dict[str, int] = {
@@ -32,10 +32,20 @@ INTEGERS: dict[str, int] = {
 BOOLEANS: tuple[str, ...] = ("progress",)
 
 
-GROUPS: tuple[str, ...] = ("dataset", "model", "optimizer", "strategy", "trainer", "stopping")
+GROUPS: tuple[str, ...] = (
+    "dataset",
+    "model",
+    "optimizer",
+    "strategy",
+    "trainer",
+    "callbacks",
+    "scheduler",
+    "stopping",
+)
 # every top-level key of configs/config.yaml (tests check the two agree); `hydra` is Hydra's own
+RECIPE_KEYS: tuple[str, ...] = ("epoch_samples", "weight_decay_groups")  # checked by alrun.training.preflight
 TOP_LEVEL_KEYS: frozenset[str] = frozenset(
-    [*INTEGERS, *CHOICES, *BOOLEANS, *GROUPS, "pool_subsample", "threads", "resume"]
+    [*INTEGERS, *CHOICES, *BOOLEANS, *GROUPS, *RECIPE_KEYS, "pool_subsample", "threads", "resume"]
 )
 
 

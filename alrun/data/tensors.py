@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -35,53 +34,55 @@ class TensorData:
 
 
 class ShuffledBatches:
-    """What one Lightning epoch of training reads: seeded permutations, one gather per epoch, then
-    contiguous slices.
+    """What one epoch of training reads: a seeded draw of the labelled items, one gather per epoch,
+    then contiguous mini-batch slices.
 
     Args:
         x: inputs, on the training device.
         y: targets, on the training device.
         batch_size: items per optimizer step (the last step of an epoch may be smaller).
-        generator: CPU generator of the training stream; each epoch draws one permutation.
-        epochs: ``0`` to yield one mini-batch per optimizer step (``fit_mode=batch``); ``k >= 1`` to
-            yield a single item, an :class:`EpochStream` of ``k`` shuffled epochs (``fit_mode=epoch``
-            with ``k = 1``, ``fit_mode=fused`` with ``k`` = the round's epochs).
+        generator: CPU generator of the round's training stream; each epoch makes one draw from it.
+        epoch_samples: ``None`` for ordinary epochs (a fresh permutation of the items); ``K`` for
+            fixed-length epochs of ``K`` items drawn uniformly **with replacement** (BatchBALD's
+            training loop: the same number of steps per epoch whatever the number of labels).
     """
 
     def __init__(
-        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator, epochs: int = 0
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator,
+        epoch_samples: int | None = None,
     ) -> None:
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.generator = generator
-        self.epochs = epochs
+        self.epoch_samples = epoch_samples
+
+    @property
+    def items_per_epoch(self) -> int:
+        """Items one epoch trains on."""
+        return self.epoch_samples or len(self.y)
 
     def __len__(self) -> int:
-        return 1 if self.epochs else -(-len(self.y) // self.batch_size)
+        return -(-self.items_per_epoch // self.batch_size)
 
-    def shuffled(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """One epoch: the items in a fresh permutation from the training stream."""
-        perm = torch.randperm(len(self.y), generator=self.generator).to(self.y.device)
-        return self.x[perm], self.y[perm]
+    def draw(self) -> torch.Tensor:
+        """One epoch's row order: a permutation, or ``epoch_samples`` rows drawn with replacement."""
+        if self.epoch_samples:
+            return torch.randint(len(self.y), (self.epoch_samples,), generator=self.generator)
+        return torch.randperm(len(self.y), generator=self.generator)
 
-    def __iter__(self) -> Iterator[Any]:
-        if self.epochs:
-            yield EpochStream(self, self.epochs)
-            return
-        xs, ys = self.shuffled()
-        for part in epoch_slices(len(ys), self.batch_size):
-            yield xs[part], ys[part]
-
-
-class EpochStream:
-    """``epochs`` shuffled epochs of a :class:`ShuffledBatches`, drawn one at a time when iterated."""
-
-    def __init__(self, source: ShuffledBatches, epochs: int) -> None:
-        self.source, self.epochs = source, epochs
+    def epoch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One epoch's items, in the order of a fresh :meth:`draw` (one gather)."""
+        rows = self.draw().to(self.y.device)
+        return self.x[rows], self.y[rows]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for _ in range(self.epochs):
-            yield self.source.shuffled()
+        xs, ys = self.epoch()
+        for part in epoch_slices(len(ys), self.batch_size):
+            yield xs[part], ys[part]
 
 
 class ChunkBatches:

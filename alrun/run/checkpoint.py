@@ -1,10 +1,11 @@
 """Round checkpoints: what a run folder needs to continue as if it had never stopped.
 
-After every round the folder gets ``checkpoint.pt``: the Strategy's state (round, pools, weights,
-snapshot), the stopping rules' state, the metric rows and labelling records so far, the resolved
-config, a hash of the data it was made on and Hydra's ``.hydra`` files. It is written through a
-temporary file and a rename, so a kill at any instant leaves the old or the new checkpoint. Random
-streams need no saving: each is a pure function of ``(seed, name, round)``.
+After every round the folder gets ``checkpoint.pt``: the Strategy's resumable state (round, pools,
+weights, snapshot: :class:`~alrun.active.resume.ResumeState`), the stopping rules' state, the metric
+rows and labelling records so far, the resolved config, a hash of the data it was made on and
+Hydra's ``.hydra`` files. It is written through a temporary file and a rename, so a kill at any
+instant leaves the old or the new checkpoint. Random streams need no saving: each is a pure function
+of ``(seed, name, round)``.
 
 Reading one never runs code (``weights_only``), and anything but an alrun checkpoint (random bytes,
 an empty or truncated file, a pickle of objects, other keys) is one :class:`CheckpointError` line.
@@ -16,7 +17,7 @@ import io
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -187,27 +188,14 @@ def restore_hydra_files(folder: Path, files: Mapping[str, Any]) -> None:
             (folder / ".hydra" / name).write_text(text)
 
 
-def strategy_state(strategy: Any) -> dict[str, Any]:
-    """What a resumed run needs of a Strategy: round, pools, weights and snapshot (acquisitions are
-    stateless: whatever they draw comes from the round's streams)."""
-    val_pool = strategy.val_pool
-    return {
-        "round": strategy.round,
-        "train_pool": strategy.train_pool.state_dict(),
-        "val_pool": val_pool.state_dict() if val_pool is not None else None,
-        "net": {k: v.detach().cpu().clone() for k, v in strategy.net.state_dict().items()},
-        "initial_model_state": strategy.initial_model_state,
-    }
+class Resumable(Protocol):
+    """The owner of a Strategy's resumable state (:class:`~alrun.active.resume.ResumeState`)."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """The state to save, as plain tensors and containers."""
 
-def load_strategy_state(strategy: Any, state: Mapping[str, Any]) -> None:
-    """Restore what :func:`strategy_state` saved."""
-    strategy.round = int(state["round"])
-    strategy.train_pool.load_state_dict(state["train_pool"])
-    if strategy.val_pool is not None and state["val_pool"] is not None:
-        strategy.val_pool.load_state_dict(state["val_pool"])
-    strategy.net.load_state_dict(state["net"])
-    strategy.initial_model_state = state["initial_model_state"]
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a saved state."""
 
 
 class Checkpointer:
@@ -215,13 +203,13 @@ class Checkpointer:
 
     Args:
         folder: the run folder.
-        strategy: the Strategy whose state is saved (see :func:`strategy_state`).
+        source: the owner of the Strategy's resumable state (its ``state_dict()`` is saved).
         state: the run state to extend (fresh, or loaded from a checkpoint to resume).
         stopping: the run's :class:`~alrun.active.stopping.Stopping`, whose state is saved too.
     """
 
-    def __init__(self, folder: Path, strategy: Any, state: RunState, stopping: Any = None) -> None:
-        self.folder, self.strategy, self.state, self.stopping = folder, strategy, state, stopping
+    def __init__(self, folder: Path, source: Resumable, state: RunState, stopping: Any = None) -> None:
+        self.folder, self.source, self.state, self.stopping = folder, source, state, stopping
 
     def run_started(self, plan: Any, n_rounds: int) -> None:
         """Nothing to save before the first round is complete."""
@@ -233,7 +221,7 @@ class Checkpointer:
     def round_finished(self, row: Mapping[str, Any], info: Mapping[str, Any]) -> None:
         """Save the state after the round."""
         self.state.rows.append(dict(row))
-        self.state.strategy = strategy_state(self.strategy)
+        self.state.strategy = self.source.state_dict()
         self.state.stopping = self.stopping.state_dict() if self.stopping is not None else {}
         save(self.folder, self.state)
 

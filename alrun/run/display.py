@@ -32,32 +32,17 @@ def _cell(value: Any, width: int) -> str:
 
 
 class _EpochTicker(pl.Callback):
-    """Advances the epoch bar once per real training epoch (never per step), in every fit mode:
-    it listens to the Strategy's epochs, not to Lightning's (``fit_mode=fused`` runs them all in
-    one Lightning epoch)."""
+    """Advances the epoch bar once per real training epoch, on either fit path (the fast path calls
+    the epoch-level hooks after every real epoch, as Lightning's loop does)."""
 
     def __init__(self, display: Display) -> None:
         self.display = display
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.display.epochs_started(trainer.max_epochs or 0)
-        getattr(pl_module, "epoch_listeners", []).append(self._tick)
+        self.display.epochs_started(max(trainer.max_epochs or 0, 0))
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._leave(pl_module)
-
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        self._leave(pl_module)
-
-    def _tick(self, epochs_done: int) -> None:
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.display.epoch_done()
-
-    def _leave(self, pl_module: pl.LightningModule) -> None:
-        listeners = getattr(pl_module, "epoch_listeners", [])
-        if self._tick in listeners:
-            listeners.remove(self._tick)
 
 
 class Display:

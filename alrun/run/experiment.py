@@ -7,10 +7,8 @@ and config errors never pay for it.
 from __future__ import annotations
 
 import hashlib
-import logging
 import platform
 import subprocess
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,6 @@ from time import perf_counter
 from typing import Any
 
 import lightning
-import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -43,6 +40,11 @@ from alrun.run.safety import maybe_die
 from alrun.run.summary import RunSummary
 from alrun.seeding import Streams
 from alrun.strategies.function import build_acquisition
+from alrun.training.paths import FitPath
+from alrun.training.preflight import check_fit, schedule
+from alrun.training.trainers import TrainerFactory, quiet_lightning
+
+__all__ = ["Experiment", "build", "build_strategy", "quiet_lightning", "run_experiment"]
 
 
 @dataclass
@@ -56,17 +58,7 @@ class Experiment:
     state: RunState
     stopping: Stopping
     threads: int  # torch CPU threads for the run (`threads` in the config, resolved)
-
-
-def quiet_lightning() -> None:
-    """Silence Lightning's per-Trainer banners and hints that do not apply to in-memory batches."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-    # on a Slurm node Lightning hints at srun: alrun runs one process per run, a Slurm job included
-    warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system.*")
+    fit_path: FitPath
 
 
 def git_commit() -> str | None:
@@ -132,6 +124,9 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
         reset=cfg.reset,
         fit_mode=cfg.fit_mode,
         pool_subsample=cfg.pool_subsample,
+        scheduler=schedule(cfg),
+        epoch_samples=cfg.epoch_samples,
+        weight_decay_groups=cfg.weight_decay_groups,
     )
 
 
@@ -160,7 +155,7 @@ def check_same_data(cfg: DictConfig, run_dir: Path, state: RunState, digest: str
 def restore_strategy(strategy: Strategy, run_dir: Path, state: RunState) -> None:
     """Load the checkpoint's strategy state; one line if it does not fit this run."""
     try:
-        checkpoint.load_strategy_state(strategy, state.strategy)
+        strategy.resume.load_state_dict(state.strategy)
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         problem = " ".join(str(exc).split())[:200]
         raise checkpoint.damaged(run_dir / checkpoint.FILENAME, f"its strategy state: {problem}") from None
@@ -171,6 +166,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
 
     Nothing is written here: files are written once the run starts (``run_loop``).
     """
+    fit_path = check_fit(cfg, run_dir)
     streams = Streams(cfg.seed)
     splits = build_dataset(cfg.dataset)
     digest = fingerprint(splits.train, splits.test)
@@ -178,7 +174,10 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     stopping = build_stopping(cfg, strategy)
     n_threads = threads.resolve(cfg.threads, strategy.net, splits.input_shape, cfg.batch_size)
     state = state or RunState(config=resolved(cfg), strategy={})
-    folder = RunFolder(run_dir, {**run_meta(cfg), "threads": n_threads})
+    folder = RunFolder(
+        run_dir,
+        run_meta(cfg) | {"threads": n_threads, "fit_path": fit_path.name, "fit_path_reason": fit_path.reason},
+    )
     if state.rounds_done:
         check_same_data(cfg, run_dir, state, digest)
         restore_strategy(strategy, run_dir, state)
@@ -189,21 +188,15 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
             {"rounds_done": state.rounds_done, "resumed_at_round": state.rounds_done},
         )
     display = Display(live=cfg.progress)
-    trainer_partial = instantiate_checked(cfg.trainer, "trainer")
-    user_callbacks = list(trainer_partial.keywords.pop("callbacks", None) or [])
-    if user_callbacks and cfg.fit_mode == "fused":
-        raise ConfigError(
-            "fit_mode=fused runs a round's epochs in one Lightning step, so trainer.callbacks would never "
-            "see single epochs (allowed: fit_mode=epoch or batch with callbacks)"
-        )
+    trainers = TrainerFactory.from_config(cfg, run_dir, extra=display.callbacks)
 
-    def make_trainer() -> pl.Trainer:
-        return trainer_partial(callbacks=[*user_callbacks, *display.callbacks()])
+    def make_trainer() -> Any:
+        return trainers(strategy.round)
 
     state.data_hash = digest
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
-    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy, state, stopping), display]
-    return Experiment(strategy, make_trainer, plan, observers, state, stopping, n_threads)
+    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy.resume, state, stopping), display]
+    return Experiment(strategy, make_trainer, plan, observers, state, stopping, n_threads, fit_path)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -261,6 +254,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] |
     try:
         exp = build(cfg, run_dir, state)
         torch.set_num_threads(exp.threads)
+        console.print(f"fit path: {exp.fit_path.name} ({exp.fit_path.reason})", soft_wrap=True)
         maybe_die("startup", 4)
         if started is not None:
             started()

@@ -34,6 +34,8 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "val/macro_f1",
     "val/ece",
     "train/loss",
+    "train/epochs",
+    "train/steps",
     "fit_s",
     "eval_s",
     "query_s",
