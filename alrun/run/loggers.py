@@ -39,8 +39,8 @@ KNOWN: dict[type, tuple[str, tuple[str, ...], str]] = {
 }
 PLACED = {"save_dir", "tracking_uri", "dir", "root_dir"}  # alrun puts these in the run folder
 WANDB = (
-    "logger=wandb is not supported (its offline files cannot be read back, so a resumed run could "
-    "log a step twice); use logger=tensorboard or logger=mlflow"
+    "logger=wandb is not supported (alrun cannot read wandb's offline files back, so a resumed run "
+    f"could log a step twice); use logger=tensorboard or logger=mlflow ({INSTALL})"
 )
 
 
@@ -74,13 +74,13 @@ def check_logger(cfg: DictConfig) -> None:
         return
     cls = logger_class(settings)
     option, packages, install = next((v for k, v in KNOWN.items() if issubclass(cls, k)), ("", (), ""))
+    if issubclass(cls, WandbLogger):
+        raise ConfigError(WANDB)
     if packages and not any(importlib.util.find_spec(p) for p in packages):
         raise ConfigError(
             f"logger={option} needs the {packages[0]} package, which is not installed ({install}); "
             "or use logger=csv"
         )
-    if issubclass(cls, WandbLogger):
-        raise ConfigError(WANDB)
     placed = sorted(PLACED & set(settings))
     if placed:
         raise ConfigError(f"logger.{placed[0]} is set by alrun: the logger writes inside the run folder")
