@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -150,6 +151,7 @@ def test_a_logger_records_the_experiment_and_a_resumed_run_logs_no_step_twice(
         if key not in TIMING_COLUMNS:
             assert [v for _, v in again[key]] == [v for _, v in points], key
     assert hyperparameters(resumed, kind) == hyperparameters(whole, kind)
+    assert json.loads((whole / "run.json").read_text())["fit_path"] == "fast"  # epoch-level hooks only
     assert not list(tmp_path.glob("lightning_logs")) and not (tmp_path / "mlruns").exists()  # nothing in cwd
 
 
@@ -158,7 +160,7 @@ def test_mlflow_run_is_finished_and_resumed_in_place(make_cfg, tmp_path, monkeyp
     crash_before_checkpoint(make_cfg, tmp_path, monkeypatch, "logger=mlflow", "budget=4")
     assert mlflow_run(tmp_path)[1].info.status == "RUNNING"  # killed: nobody closed it
     run(make_cfg, tmp_path, "logger=mlflow", "budget=4", start=1)
-    client, found = mlflow_run(tmp_path)  # still one run in the store
+    _, found = mlflow_run(tmp_path)  # still one run in the store (mlflow_run unpacks exactly one)
     assert found.info.status == "FINISHED" and found.info.run_name == tmp_path.name
 
 
@@ -184,6 +186,10 @@ def test_the_default_is_no_logger(make_cfg, tmp_path):
         (["logger=wandb"], "logger=wandb is not supported"),
         (["logger=csv", "trainer.logger=true"], "one logger per run; remove trainer.logger"),
         (["logger=csv", "+logger.save_dir=/tmp"], "logger.save_dir is set by alrun"),
+        (
+            ["logger=tensorboard", "+logger.log_graph=true"],
+            "logger.log_graph: the run's logger sees no model",
+        ),
         (["logger=csv", "+logger.flush_every=3"], "logger: got an unexpected keyword argument 'flush_every'"),
         (
             ["logger=csv", "logger._target_=collections.OrderedDict"],

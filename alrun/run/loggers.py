@@ -37,6 +37,7 @@ KNOWN: dict[type, tuple[str, tuple[str, ...], str]] = {
     MLFlowLogger: ("mlflow", ("mlflow",), INSTALL),
     WandbLogger: ("wandb", ("wandb",), "pip install wandb"),
 }
+UNSEEN = ("log_graph", "log_model")  # only a Trainer's own logger gets the model and its checkpoints
 PLACED = {"save_dir", "tracking_uri", "dir", "root_dir"}  # alrun puts these in the run folder
 WANDB = (
     "logger=wandb is not supported (alrun cannot read wandb's offline files back, so a resumed run "
@@ -89,6 +90,9 @@ def check_logger(cfg: DictConfig) -> None:
             f"trainer.logger and logger={option or settings['_target_']}: one logger per run; "
             "remove trainer.logger"
         )
+    unseen = sorted(k for k in UNSEEN if settings.get(k))
+    if unseen:
+        raise ConfigError(f"logger.{unseen[0]}: the run's logger sees no model or checkpoint; remove it")
     kwargs = {k: v for k, v in settings.items() if not k.startswith("_")}
     try:
         inspect.signature(cls).bind_partial(**kwargs)
