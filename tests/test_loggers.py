@@ -20,8 +20,9 @@ from alrun.active.loop import run_loop
 from alrun.errors import ConfigError
 from alrun.run import checkpoint
 from alrun.run.experiment import build, quiet_lightning
+from alrun.run.logbook import RunLogger
 from alrun.run.logged import read_csv_rows
-from alrun.run.loggers import RunLogger, check_logger
+from alrun.run.loggers import check_logger
 from alrun.run.records import TIMING_COLUMNS
 
 RUN = ("val_size=10", "reset=scratch")  # smoke: 4 rounds of 2 epochs, n_labelled 10, 14, 18, 20
@@ -164,6 +165,16 @@ def test_mlflow_run_is_finished_and_resumed_in_place(make_cfg, tmp_path, monkeyp
     assert found.info.status == "FINISHED" and found.info.run_name == tmp_path.name
 
 
+def test_both_fit_paths_log_the_same_epochs_and_rows(make_cfg, tmp_path):
+    for mode in ("fast", "lightning"):
+        run(make_cfg, tmp_path / mode, "logger=csv", "budget=4", f"fit_mode={mode}")
+    fast, lightning = csv_history(tmp_path / "fast"), csv_history(tmp_path / "lightning")
+    assert len(fast["epoch/train/loss"]) == 4 and fast.keys() == lightning.keys()
+    assert {k: v for k, v in fast.items() if k not in TIMING_COLUMNS} == {
+        k: v for k, v in lightning.items() if k not in TIMING_COLUMNS
+    }
+
+
 def test_a_torn_last_csv_line_is_not_read_back(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("step,test/acc\r\n10,0.5\r\n14,0.2")  # the last row was being written
@@ -227,3 +238,36 @@ def test_a_logger_that_is_not_installed_is_one_line_exit_2_and_no_folder(tmp_pat
         "(pip install -e '.[loggers]'); or use logger=csv"
     )
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(LOGGERS))
+@pytest.mark.parametrize("fault", ["checkpoint@2", "fit@3"])
+def test_a_run_killed_with_sigkill_resumes_its_logger_without_a_step_twice(tmp_path, kind, fault):
+    """The installed command, killed by SIGKILL after round 1's logger flush (before its checkpoint) or
+    inside round 2's first epoch, then run again: the logger holds what an uninterrupted run's holds."""
+    import os
+    import signal
+    import subprocess
+
+    from tests.test_cli import ALRUN
+
+    if NEEDS[kind]:
+        pytest.importorskip(NEEDS[kind])
+
+    def alrun(folder: Path, fault: str = "") -> int:
+        args = ["experiment=smoke", *RUN, f"logger={kind}", f"hydra.run.dir={folder}"]
+        env = dict(os.environ, ALRUN_FAULT=fault)
+        return subprocess.run(
+            [ALRUN, *args], env=env, cwd=tmp_path, capture_output=True, timeout=300
+        ).returncode
+
+    assert alrun(tmp_path / "whole") == 0
+    assert alrun(tmp_path / "killed", fault) == -signal.SIGKILL
+    assert alrun(tmp_path / "killed") == 0
+    history, again = LOGGERS[kind](tmp_path / "whole"), LOGGERS[kind](tmp_path / "killed")
+    assert again.keys() == history.keys()
+    for key, points in history.items():
+        assert [s for s, _ in again[key]] == [s for s, _ in points], key
+        if key not in TIMING_COLUMNS:
+            assert [v for _, v in again[key]] == [v for _, v in points], key

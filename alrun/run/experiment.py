@@ -34,7 +34,8 @@ from alrun.models.adapt import model_factory
 from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
-from alrun.run.loggers import RunLogger, logger_settings
+from alrun.run.logbook import RunLogger
+from alrun.run.loggers import logger_settings
 from alrun.run.records import RunFolder
 from alrun.run.safety import maybe_die
 from alrun.run.summary import RunSummary
