@@ -175,6 +175,21 @@ def test_both_fit_paths_log_the_same_epochs_and_rows(make_cfg, tmp_path):
     }
 
 
+def test_a_prefixed_logger_is_read_back_under_its_prefixed_names(tmp_path):
+    settings = {
+        "_target_": "lightning.pytorch.loggers.CSVLogger",
+        "name": "csv",
+        "version": "",
+        "prefix": "al",
+    }
+    for _ in range(2):  # a run, then the same round again after a resume
+        observer = RunLogger(settings, tmp_path, {"seed": 0}, [])
+        observer.run_started(None, 1)
+        observer.round_finished({"n_labelled": 10, "test/acc": 0.5}, {})
+        observer.run_finished("finished")
+    assert csv_history(tmp_path) == {"al-n_labelled": [(10, 10.0)], "al-test/acc": [(10, 0.5)]}
+
+
 def test_a_torn_last_csv_line_is_not_read_back(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("step,test/acc\r\n10,0.5\r\n14,0.2")  # the last row was being written

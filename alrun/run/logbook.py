@@ -50,8 +50,10 @@ class RunLogger:
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         """Log the metrics not logged at this step yet."""
-        fresh = self.logged.new(metrics, step)
-        if fresh and self.logger is not None:
+        if self.logger is None:
+            return
+        fresh = self.logged.new(metrics, step, logged.stored_prefix(self.logger))
+        if fresh:
             self.logger.log_metrics(fresh, step=step)
 
     def callback(self) -> pl.Callback:

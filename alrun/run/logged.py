@@ -32,10 +32,11 @@ class Logged:
     steps: dict[str, int] = field(default_factory=dict)
     hparams: bool = False
 
-    def new(self, metrics: Mapping[str, float], step: int) -> dict[str, float]:
-        """The part of ``metrics`` not logged at ``step`` or later yet; it counts as logged from now."""
-        fresh = {k: v for k, v in metrics.items() if step > self.steps.get(k, -1)}
-        self.steps |= dict.fromkeys(fresh, step)
+    def new(self, metrics: Mapping[str, float], step: int, prefix: str = "") -> dict[str, float]:
+        """The part of ``metrics`` not logged at ``step`` or later yet; it counts as logged from now.
+        ``prefix``: what the logger puts before each name in its files (its ``prefix`` setting)."""
+        fresh = {k: v for k, v in metrics.items() if step > self.steps.get(prefix + k, -1)}
+        self.steps |= {prefix + k: step for k in fresh}
         return fresh
 
     def add(self, key: str, step: int) -> None:
@@ -129,6 +130,12 @@ def start(logger: Logger) -> Logged:
     if isinstance(logger, MLFlowLogger):
         return read_mlflow(logger)
     return Logged()
+
+
+def stored_prefix(logger: Logger) -> str:
+    """What a Lightning logger puts before each metric name (``prefix`` and its join character)."""
+    prefix = str(getattr(logger, "_prefix", "") or "")
+    return prefix + str(getattr(logger, "LOGGER_JOIN_CHAR", "-")) if prefix else ""
 
 
 def known(logger: Any) -> bool:
