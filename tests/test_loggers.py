@@ -73,6 +73,17 @@ def hyperparameters(run: Path, kind: str) -> dict[str, str]:
             k: params[p]
             for k, p in (("seed", "seed"), ("budget", "budget"), ("strategy", "strategy/_target_"))
         }
+    if kind == "tensorboard":  # the HPARAMS tab's data in the event files
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+        events = EventAccumulator(str(run / "tensorboard"))
+        events.Reload()
+        start = HParamsPluginData.FromString(
+            events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        )
+        shown = start.session_start_info.hparams
+        assert shown["seed"].number_value == 0 and shown["logger/_target_"].string_value.endswith("Logger")
     saved = yaml.safe_load((run / kind / "hparams.yaml").read_text())
     return {
         "seed": str(saved["seed"]),

@@ -15,10 +15,28 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.loggers import Logger, MLFlowLogger
+from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
+from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger
 
 from alrun.run import logged
 from alrun.run.loggers import build_logger
+
+HP_METRICS = ("test/acc", "test/loss")  # the columns of TensorBoard's HPARAMS tab (read from the rows)
+
+
+def log_config(logger: Logger, config: Mapping[str, Any]) -> None:
+    """The resolved config as hyperparameters. TensorBoard's HPARAMS tab gets them too (Lightning
+    writes them there only with a metric value to log at once; its tab reads the rows' scalars)."""
+    logger.log_hyperparams(dict(config))
+    if isinstance(logger, TensorBoardLogger):
+        try:
+            from torch.utils.tensorboard.summary import hparams
+        except ImportError:  # tensorboardX instead of tensorboard
+            from tensorboardX.summary import hparams  # type: ignore[no-redef]
+        params = logger._sanitize_params(_flatten_dict(_convert_params(dict(config))))
+        writer = logger.experiment._get_file_writer()
+        for summary in hparams(params, dict.fromkeys(HP_METRICS, 0.0)):
+            writer.add_summary(summary)
 
 
 def metrics_of(row: Mapping[str, Any]) -> dict[str, float]:
@@ -65,7 +83,7 @@ class RunLogger:
         self.logger = build_logger(self.settings, self.run_dir)
         self.logged = logged.start(self.logger)
         if not self.logged.hparams:
-            self.logger.log_hyperparams(self.config)
+            log_config(self.logger, self.config)
             self.logged.hparams = True
 
     def labelled(self, records: Any) -> None:
