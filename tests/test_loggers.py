@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -18,6 +19,7 @@ import yaml
 
 from alrun.active.loop import run_loop
 from alrun.errors import ConfigError
+from alrun.report.runs import find_run_dirs
 from alrun.run import checkpoint
 from alrun.run.experiment import build, quiet_lightning
 from alrun.run.logbook import RunLogger
@@ -53,6 +55,8 @@ def tensorboard_history(run: Path) -> History:
 
 def mlflow_run(run: Path) -> tuple[Any, Any]:
     from mlflow.tracking import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # as alrun sets it (MLflow 3's opt-in)
 
     client = MlflowClient((run / "mlruns").as_uri())
     (found,) = client.search_runs([client.get_experiment_by_name("alrun").experiment_id])
@@ -164,6 +168,7 @@ def test_a_logger_records_the_experiment_and_a_resumed_run_logs_no_step_twice(
             assert [v for _, v in again[key]] == [v for _, v in points], key
     assert hyperparameters(resumed, kind) == hyperparameters(whole, kind)
     assert json.loads((whole / "run.json").read_text())["fit_path"] == "fast"  # epoch-level hooks only
+    assert find_run_dirs([tmp_path]) == [resumed, whole]  # alrun-report takes no logger folder for a run
     assert not list(tmp_path.glob("lightning_logs")) and not (tmp_path / "mlruns").exists()  # nothing in cwd
 
 
@@ -272,7 +277,6 @@ def test_a_logger_that_is_not_installed_is_one_line_exit_2_and_no_folder(tmp_pat
 def test_a_run_killed_with_sigkill_resumes_its_logger_without_a_step_twice(tmp_path, kind, fault):
     """The installed command, killed by SIGKILL after round 1's logger flush (before its checkpoint) or
     inside round 2's first epoch, then run again: the logger holds what an uninterrupted run's holds."""
-    import os
     import signal
     import subprocess
 
