@@ -37,3 +37,9 @@ def test_large_pool_benchmark_runs():
 def test_startup_benchmark_runs():
     out = run("bench_startup.py", "--tiny")
     assert "`alrun --help` wall" in out and "peak RSS" in out
+
+
+@pytest.mark.slow
+def test_ensemble_benchmark_runs():
+    out = run("bench_ensemble.py", "--tiny", "--threads", "1")
+    assert "| digits MLP 64-64 | 100 |" in out and out.rstrip().endswith("x |")

@@ -41,6 +41,7 @@ GROUPS: tuple[str, ...] = (
     "callbacks",
     "scheduler",
     "logger",
+    "stopping",
 )
 # every top-level key of configs/config.yaml (tests check the two agree); `hydra` is Hydra's own
 RECIPE_KEYS: tuple[str, ...] = ("epoch_samples", "weight_decay_groups")  # checked by alrun.training.preflight

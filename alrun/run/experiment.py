@@ -23,6 +23,7 @@ from rich.console import Console
 import alrun
 from alrun.active.loop import Plan, RunObserver, run_loop
 from alrun.active.pool import ActivePool
+from alrun.active.stopping import Stopping
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
 from alrun.config.instantiation import checked_calls, instantiate_checked
@@ -57,6 +58,7 @@ class Experiment:
     plan: Plan
     observers: list[RunObserver]
     state: RunState
+    stopping: Stopping
     fit_path: FitPath
 
 
@@ -127,6 +129,17 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     )
 
 
+def build_stopping(cfg: DictConfig, strategy: Strategy) -> Stopping:
+    """The ``stopping`` group's rules (none by default), each checked against the run first."""
+    rules = {
+        str(name): instantiate_checked(node, f"stopping.{name}")
+        for name, node in (cfg.get("stopping") or {}).items()
+    }
+    stopping = Stopping(rules)
+    stopping.setup(strategy)
+    return stopping
+
+
 def check_same_data(cfg: DictConfig, run_dir: Path, state: RunState, digest: str) -> None:
     """Refuse to resume a run on data other than those its checkpoint was made on."""
     if state.data_hash != digest:
@@ -157,6 +170,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     splits = build_dataset(cfg.dataset)
     digest = fingerprint(splits.train, splits.test)
     strategy = build_strategy(cfg, splits, streams)
+    stopping = build_stopping(cfg, strategy)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(
         run_dir, run_meta(cfg) | {"fit_path": fit_path.name, "fit_path_reason": fit_path.reason}
@@ -164,6 +178,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     if state.rounds_done:
         check_same_data(cfg, run_dir, state, digest)
         restore_strategy(strategy, run_dir, state)
+        stopping.load_state_dict(state.stopping)
         folder.restore(
             state.rows,
             state.records,
@@ -183,9 +198,10 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
 
     state.data_hash = digest
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
-    logging: list[RunObserver] = [run_logger] if run_logger else []  # flushed before the checkpoint
-    observers: list[RunObserver] = [folder, *logging, Checkpointer(run_dir, strategy.resume, state), display]
-    return Experiment(strategy, make_trainer, plan, observers, state, fit_path)
+    logged: list[RunObserver] = [run_logger] if run_logger else []  # flushed before the checkpoint
+    checkpointer = Checkpointer(run_dir, strategy.resume, state, stopping)
+    observers: list[RunObserver] = [folder, *logged, checkpointer, display]
+    return Experiment(strategy, make_trainer, plan, observers, state, stopping, fit_path)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -250,7 +266,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] |
             started()
         summary = RunSummary(cfg.budget, state.rows)
         observers = [*exp.observers, summary]
-        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, start_round=state.rounds_done)
+        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, state.rounds_done, exp.stopping)
     finally:
         torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
     console.print(summary.line(run_dir, perf_counter() - start), soft_wrap=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -9,6 +10,9 @@ import torch.nn.functional as F
 from torchmetrics.functional.classification import multiclass_accuracy
 
 from alrun.data.tensors import ChunkBatches, TensorData
+from alrun.training.metrics import NAMES, SplitMetrics
+
+METRICS: tuple[str, ...] = ("acc", "loss", *NAMES)
 
 
 def batch_metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -20,7 +24,8 @@ def batch_metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
 def evaluate(
     logits: Callable[[torch.Tensor], torch.Tensor], data: TensorData, chunk_size: int
 ) -> dict[str, float]:
-    """Accuracy and cross-entropy of ``logits`` over ``data``, in chunks, weighted by chunk size.
+    """Accuracy, cross-entropy, balanced accuracy, macro-F1 and ECE of ``logits`` over ``data``, in
+    chunks (accuracy and loss weighted by chunk size; the others from :class:`SplitMetrics`).
 
     Args:
         logits: the model's forward pass (already in eval mode, on ``data``'s device).
@@ -28,12 +33,24 @@ def evaluate(
         chunk_size: items per forward pass.
     """
     if len(data) == 0:
-        return {"acc": float("nan"), "loss": float("nan")}
+        return dict.fromkeys(METRICS, math.nan)
     acc_sum = torch.zeros((), dtype=torch.float64, device=data.x.device)
     loss_sum = torch.zeros_like(acc_sum)
+    split: SplitMetrics | None = None
     with torch.inference_mode():
         for x, y in ChunkBatches(data.x, data.y, chunk_size):
-            acc, loss = batch_metrics(logits(x), y)
+            out = logits(x)
+            acc, loss = batch_metrics(out, y)
             acc_sum += acc.double() * len(y)
             loss_sum += loss.double() * len(y)
-    return {"acc": acc_sum.item() / len(data), "loss": loss_sum.item() / len(data)}
+            split = split or SplitMetrics(out.shape[-1], out.device)
+            split.update(out, y)
+    assert split is not None
+    return {"acc": acc_sum.item() / len(data), "loss": loss_sum.item() / len(data)} | split.compute()
+
+
+def predict(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """``[N]`` predicted classes of ``x`` (the net in eval mode, on ``x``'s device), on the CPU, in chunks."""
+    with torch.inference_mode():
+        parts = [net(x[i : i + chunk_size]).argmax(dim=-1).cpu() for i in range(0, len(x), chunk_size)]
+    return torch.cat(parts) if parts else torch.empty(0, dtype=torch.long)

@@ -74,6 +74,11 @@ FEATURES: tuple[Feature, ...] = (
     Feature("trainer.enable_model_summary / enable_autolog_hparams / model_registry", "both", "fit-level"),
     Feature("trainer.use_distributed_sampler / sync_batchnorm", "both", "no effect on one device"),
     Feature(
+        "`scheduler=cosine` / `step` / `onecycle`",
+        "both",
+        "built afresh each fit by `configure_optimizers`; stepped where Lightning steps it",
+    ),
+    Feature(
         "callbacks with fit-, epoch- and validation-level hooks only",
         "both",
         "`EarlyStopping`, `BestWeights`, `ModelSummary`: their hooks run after every real epoch, "
