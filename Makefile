@@ -21,10 +21,10 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,loggers]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv (if absent) and install alrun with dev tools; quick when up to date
+install: $(STAMP) ## Create .venv (if absent) and install alrun with dev tools and the loggers extra; quick when up to date
 
 data: ## Fetch MNIST + Fashion-MNIST into data/ (or $$ALRUN_DATA_DIR), sha256-checked; quick when present
 	bash scripts/fetch_data.sh

@@ -40,6 +40,7 @@ GROUPS: tuple[str, ...] = (
     "trainer",
     "callbacks",
     "scheduler",
+    "logger",
     "stopping",
 )
 # every top-level key of configs/config.yaml (tests check the two agree); `hydra` is Hydra's own

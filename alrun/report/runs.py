@@ -56,14 +56,15 @@ class Runs:
 
 
 def find_run_dirs(paths: list[Path]) -> list[Path]:
-    """Every folder under ``paths`` (themselves included) that holds ``metrics.csv`` or ``run.json``."""
+    """Every folder under ``paths`` (themselves included) that holds ``metrics.csv`` or ``run.json``,
+    except those inside another (a logger's ``csv/metrics.csv``, ``lightning_logs/``: not runs)."""
     found: set[Path] = set()
     for root in paths:
         if not root.is_dir():
             raise ReportError(f"{root}: no such folder")
         for name in ("metrics.csv", "run.json"):
             found.update(f.parent for f in root.rglob(name) if not SKIPPED_PARTS & set(f.parts))
-    return sorted(found)
+    return sorted(f for f in found if not found.intersection(f.parents))
 
 
 def _yaml(path: Path) -> dict[str, Any]:

@@ -35,6 +35,8 @@ from alrun.models.adapt import model_factory
 from alrun.run import checkpoint, threads
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
+from alrun.run.logbook import RunLogger
+from alrun.run.loggers import logger_settings
 from alrun.run.records import RunFolder
 from alrun.run.safety import maybe_die
 from alrun.run.summary import RunSummary
@@ -188,14 +190,22 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
             {"rounds_done": state.rounds_done, "resumed_at_round": state.rounds_done},
         )
     display = Display(live=cfg.progress)
-    trainers = TrainerFactory.from_config(cfg, run_dir, extra=display.callbacks)
+    settings = logger_settings(cfg)
+    run_logger = RunLogger(settings, run_dir, resolved(cfg), state.rows) if settings else None
+
+    def extra() -> list[Any]:
+        return [*display.callbacks(), *([run_logger.callback()] if run_logger else [])]
+
+    trainers = TrainerFactory.from_config(cfg, run_dir, extra=extra)
 
     def make_trainer() -> Any:
         return trainers(strategy.round)
 
     state.data_hash = digest
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
-    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy.resume, state, stopping), display]
+    logged: list[RunObserver] = [run_logger] if run_logger else []  # flushed before the checkpoint
+    checkpointer = Checkpointer(run_dir, strategy.resume, state, stopping)
+    observers: list[RunObserver] = [folder, *logged, checkpointer, display]
     return Experiment(strategy, make_trainer, plan, observers, state, stopping, n_threads, fit_path)
 
 

@@ -20,6 +20,7 @@ from alrun.config.checks import check_int, show
 from alrun.config.instantiation import instantiate_checked, user_code_error
 from alrun.config.settings import check_settings, matches, refusal
 from alrun.errors import ConfigError, UserError
+from alrun.run.loggers import check_logger
 
 GROUPS = ("dataset", "model", "optimizer", "strategy")  # whose settings are type-checked
 
@@ -35,6 +36,7 @@ def preflight(cfg: DictConfig) -> None:
     check_optimizer(cfg.optimizer)
     check_trainer(cfg.trainer)
     check_settings(cfg.trainer, "trainer")  # the rest of Lightning's settings, against its type hints
+    check_logger(cfg)
 
 
 def check_optimizer(node: DictConfig) -> None:
