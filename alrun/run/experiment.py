@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -29,16 +29,19 @@ from alrun.config.instantiation import checked_calls, instantiate_checked
 from alrun.data.python import build_dataset
 from alrun.data.splits import Splits, hold_out
 from alrun.data.tensors import fingerprint
-from alrun.errors import ConfigError
+from alrun.errors import ConfigError, RunFailed
 from alrun.models.adapt import model_factory
 from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
+from alrun.run.launched import is_child
+from alrun.run.ranks import FirstReason, start_ranks
 from alrun.run.records import RunFolder
 from alrun.run.safety import maybe_die
 from alrun.run.summary import RunSummary
 from alrun.seeding import Streams
 from alrun.strategies.function import build_acquisition
+from alrun.training.distributed import Ranks
 from alrun.training.paths import FitPath
 from alrun.training.preflight import check_fit, schedule
 from alrun.training.trainers import TrainerFactory, quiet_lightning
@@ -157,7 +160,9 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     strategy = build_strategy(cfg, splits, streams)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(
-        run_dir, run_meta(cfg) | {"fit_path": fit_path.name, "fit_path_reason": fit_path.reason}
+        run_dir,
+        run_meta(cfg)
+        | {"fit_path": fit_path.name, "fit_path_reason": fit_path.reason, "ranks": fit_path.ranks},
     )
     if state.rounds_done:
         check_same_data(cfg, run_dir, state, digest)
@@ -177,6 +182,24 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
     observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy.resume, state), display]
     return Experiment(strategy, make_trainer, plan, observers, state, fit_path)
+
+
+def run_on_ranks(exp: Experiment, observers: list[Any], start_round: int, group: Ranks | None) -> Any:
+    """``run_loop`` on this rank; with several ranks, the group ends with it (a failure on another
+    rank is a :class:`RunFailed` naming it)."""
+    ok = False
+    try:
+        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, start_round=start_round)
+        ok = True
+    except Exception as exc:
+        failure = group.failure() if group is not None else None
+        if failure:
+            raise RunFailed(failure) from exc
+        raise
+    finally:
+        if group is not None:
+            group.close(ok)
+    return row
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -210,7 +233,12 @@ def prepare_state(cfg: DictConfig, run_dir: Path) -> RunState:
     return state
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] | None = None) -> float:
+def run_experiment(
+    cfg: DictConfig,
+    run_dir: Path,
+    started: Callable[[], None] | None = None,
+    overrides: Sequence[str] | None = None,
+) -> float:
     """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers).
 
     Args:
@@ -218,6 +246,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] |
         run_dir: the run folder.
         started: called once everything is built and checked, just before the run starts writing its
             files (the CLI's guard of the run folder: a command refused before then leaves no trace).
+        overrides: the command's overrides, for the ranks a several-device run launches
+            (:mod:`alrun.run.ranks`); ``None`` refuses such a run.
     """
     start = perf_counter()
     quiet_lightning()
@@ -237,11 +267,14 @@ def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] |
         exp = build(cfg, run_dir, state)
         console.print(f"fit path: {exp.fit_path.name} ({exp.fit_path.reason})", soft_wrap=True)
         maybe_die("startup", 4)
+        group = start_ranks(cfg, run_dir, exp.fit_path.ranks, overrides) if exp.fit_path.ranks > 1 else None
         if started is not None:
             started()
         summary = RunSummary(cfg.budget, state.rows)
-        observers = [*exp.observers, summary]
-        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, start_round=state.rounds_done)
+        observers: list[Any] = [*exp.observers, summary]
+        if group is not None:  # only rank 0 writes; it names the first failed rank's reason
+            observers = [] if is_child() else [FirstReason(o, group) for o in observers]
+        row = run_on_ranks(exp, observers, state.rounds_done, group)
     finally:
         torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
     console.print(summary.line(run_dir, perf_counter() - start), soft_wrap=True)

@@ -28,6 +28,7 @@ from alrun.config.checks import check_int
 from alrun.data.tensors import ShuffledBatches, TensorData
 from alrun.errors import ConfigError, RunFailed
 from alrun.seeding import Streams, torch_global_seed
+from alrun.training import distributed
 from alrun.training.decay import DecayGroup, assign, param_groups, parse_groups
 from alrun.training.fast import FastLoop, make_step
 from alrun.training.loss import training_loss
@@ -131,7 +132,8 @@ class Fitting:
 
     def train_batches(self, data: TensorData, generator: torch.Generator) -> ShuffledBatches:
         """The epoch draws of this fit (both paths read the same object)."""
-        self._batches = ShuffledBatches(data.x, data.y, self.batch_size, generator, self.epoch_samples)
+        shard = (distributed.rank(), distributed.world())
+        self._batches = ShuffledBatches(data.x, data.y, self.batch_size, generator, self.epoch_samples, shard)
         return self._batches
 
     def begin(self, seed: int, device: torch.device) -> None:
@@ -170,9 +172,11 @@ class Fitting:
         """End a real epoch: its mean loss into ``trainer.callback_metrics["train/loss"]``, and a
         :class:`RunFailed` when it is not finite."""
         loss = math.nan
-        if self._losses:
+        if self._losses:  # under several ranks: the mean over all ranks' items
             sizes = torch.tensor(self._sizes, dtype=torch.float64, device=self._losses[0].device)
-            loss = float(torch.stack(self._losses).double().dot(sizes) / sizes.sum())
+            total = torch.stack([torch.stack(self._losses).double().dot(sizes), sizes.sum()])
+            total = distributed.all_sum(total)
+            loss = float(total[0] / total[1])
         self._losses, self._sizes = [], []
         self._epochs += 1
         if not math.isfinite(loss):

@@ -17,6 +17,7 @@ from typing import Any, cast
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.profilers import PassThroughProfiler
+from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from alrun.errors import ConfigError
@@ -126,12 +127,33 @@ FEATURES: tuple[Feature, ...] = (
         lambda t: not t.test_loop.inference_mode,
     ),
     Feature(
-        "trainer.devices / num_nodes / strategy",
+        "trainer.strategy (other than ddp)",
         "refused",
-        "alrun fits each round in one process on one device; use trainer.devices=1",
+        "alrun serves several devices through `trainer=ddp` / `trainer=ddp_cpu` (`ddp_spawn` would fit "
+        "each round in a child process and lose its state); use strategy=ddp",
+        lambda t: unserved_strategy(t.strategy),
+    ),
+    Feature(
+        "trainer.num_nodes",
+        "refused",
+        "alrun launches the ranks of one machine only; use num_nodes=1",
+        lambda t: t.num_nodes > 1,
+    ),
+    _loop(
+        "trainer.devices (several, strategy=ddp)",
+        "data-parallel: each rank trains on its shard of every mini-batch, Lightning's DDP averages "
+        "the gradients",
         lambda t: t.world_size > 1,
     ),
 )
+
+
+def unserved_strategy(strategy: Any) -> bool:
+    """Whether alrun cannot run a fit under this Lightning strategy: anything but one device or
+    DDP with ranks alrun launched itself (``ddp``; not ``ddp_spawn``, ``ddp_fork``, FSDP, DeepSpeed)."""
+    if isinstance(strategy, SingleDeviceStrategy):
+        return False
+    return not (type(strategy) is DDPStrategy and getattr(strategy, "_start_method", None) == "popen")
 
 
 @dataclass(frozen=True)
@@ -140,6 +162,7 @@ class FitPath:
 
     name: str
     reason: str
+    ranks: int = 1
 
 
 def _first_setting(feature: Feature) -> str:
@@ -183,6 +206,8 @@ def choose(
     if fit_mode not in FIT_MODES:
         raise ConfigError(f"fit_mode={fit_mode!r} is not allowed (choose from: {', '.join(FIT_MODES)})")
     check_served(trainer)
+    if trainer.world_size > 1 and fit_mode == "lightning":
+        return FitPath("lightning", "fit_mode=lightning: Lightning's loop under DDP", trainer.world_size)
     if fit_mode == "lightning":
         return FitPath("lightning", "fit_mode=lightning: Lightning's loop, one training_step per mini-batch")
     needs = lightning_needs(trainer, module, base)
@@ -191,7 +216,7 @@ def choose(
         raise ConfigError(f"fit_mode=fast cannot serve {setting} ({why}); use fit_mode=lightning (or auto)")
     if needs:
         setting, why = needs[0]
-        return FitPath("lightning", f"{setting} needs Lightning's per-step loop ({why})")
+        return FitPath("lightning", f"{setting} needs Lightning's per-step loop ({why})", trainer.world_size)
     if fit_mode == "fast":
         return FitPath("fast", "fit_mode=fast")
     return FitPath("fast", "nothing in this run needs Lightning's per-step loop")

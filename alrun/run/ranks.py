@@ -1,0 +1,82 @@
+"""A run on several ranks, seen from the run: who launches, who writes, and why it failed.
+
+The process group itself is :mod:`alrun.training.distributed`'s. Here: the checks made before the
+other ranks start (the Python API and an outside launcher are refused), the backend, and the
+observer that puts the first failing rank's reason into ``run.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from alrun.errors import ConfigError
+from alrun.run.launched import is_child
+from alrun.training import distributed
+from alrun.training.distributed import Ranks
+
+OUTSIDE_LAUNCHERS = ("TORCHELASTIC_RUN_ID", "SLURM_PROCID", "LOCAL_RANK", "RANK")
+
+
+def backend(cfg: DictConfig) -> str:
+    """``nccl`` when the run's Trainer uses CUDA devices, else ``gloo`` (CPU ranks)."""
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return "nccl" if on_gpu else "gloo"
+
+
+def threads_per_rank(cfg: DictConfig, size: int) -> int:
+    """Torch threads of each rank: ``threads`` when set, else the CPU cores shared out."""
+    return int(cfg.get("threads") or max(1, (os.cpu_count() or 1) // size))
+
+
+def start_ranks(cfg: DictConfig, run_dir: Path, size: int, overrides: Sequence[str] | None) -> Ranks:
+    """Launch (rank 0) or join (the others) the run's ``size`` ranks.
+
+    Raises:
+        ConfigError: called without the command's overrides (the Python API), or under an outside
+            launcher (``torchrun``, ``srun``): alrun launches its ranks itself.
+    """
+    if overrides is None:
+        raise ConfigError(
+            f"trainer.devices={size} runs through the alrun command (it launches the ranks); "
+            "use trainer.devices=1 in the Python API"
+        )
+    outside = [v for v in OUTSIDE_LAUNCHERS if v in os.environ]
+    if outside and not is_child():
+        raise ConfigError(
+            f"{outside[0]} is set: alrun launches its own ranks; run `alrun trainer=ddp ...` directly, "
+            "not under torchrun or srun"
+        )
+    return distributed.start(size, backend(cfg), run_dir, overrides, threads_per_rank(cfg, size))
+
+
+class FirstReason:
+    """An observer that passes events on, naming a failed launched rank's reason when the run fails."""
+
+    def __init__(self, inner: Any, ranks: Ranks, wait_s: float = 5.0) -> None:
+        self.inner, self.ranks, self.wait_s = inner, ranks, wait_s
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def run_finished(self, status: str, reason: str | None = None) -> None:
+        """``failed`` with the first failed rank's reason when another rank failed first."""
+        if status == "failed":
+            reason = self.other_rank_failure() or reason
+        self.inner.run_finished(status, reason)
+
+    def other_rank_failure(self) -> str | None:
+        """The reason of a launched rank that has stopped with an error (waiting a little for it)."""
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            failure = self.ranks.failure()
+            if failure or time.monotonic() > deadline:
+                return failure
+            time.sleep(0.1)
