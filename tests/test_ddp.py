@@ -96,6 +96,20 @@ def test_the_python_api_refuses_several_ranks(make_cfg, tmp_path):
     assert not (tmp_path / "run" / "run.json").exists() and not (tmp_path / "run" / "metrics.csv").exists()
 
 
+@pytest.mark.parametrize(
+    ("variable", "message"), [("SLURM_NTASKS", "inside a Slurm job"), ("LOCAL_RANK", "not under torchrun")]
+)
+def test_an_outside_launcher_is_refused_before_anything_is_written(
+    make_cfg, tmp_path, monkeypatch, variable, message
+):
+    from alrun.run.experiment import run_experiment
+
+    monkeypatch.setenv(variable, "1")
+    with pytest.raises(ConfigError, match=message):
+        run_experiment(make_cfg("trainer=ddp_cpu"), tmp_path / "run", overrides=["trainer=ddp_cpu"])
+    assert not (tmp_path / "run" / "run.json").exists() and not (tmp_path / "run" / "metrics.csv").exists()
+
+
 def alrun(tmp_path: Path, folder: str, *overrides: str, env: dict[str, str] | None = None):
     argv = [ALRUN, "experiment=smoke", "threads=1", "budget=12", f"hydra.run.dir={tmp_path / folder}"]
     return subprocess.run(

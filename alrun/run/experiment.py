@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 import alrun
-from alrun.active.loop import Plan, RunObserver, run_loop
+from alrun.active.loop import Plan, RunObserver
 from alrun.active.pool import ActivePool
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
@@ -29,19 +29,17 @@ from alrun.config.instantiation import checked_calls, instantiate_checked
 from alrun.data.python import build_dataset
 from alrun.data.splits import Splits, hold_out
 from alrun.data.tensors import fingerprint
-from alrun.errors import ConfigError, RunFailed
+from alrun.errors import ConfigError
 from alrun.models.adapt import model_factory
 from alrun.run import checkpoint
 from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
-from alrun.run.launched import is_child
-from alrun.run.ranks import FirstReason, start_ranks
+from alrun.run.ranks import rank_observers, run_on_ranks, start_ranks
 from alrun.run.records import RunFolder
 from alrun.run.safety import maybe_die
 from alrun.run.summary import RunSummary
 from alrun.seeding import Streams
 from alrun.strategies.function import build_acquisition
-from alrun.training.distributed import Ranks
 from alrun.training.paths import FitPath
 from alrun.training.preflight import check_fit, schedule
 from alrun.training.trainers import TrainerFactory, quiet_lightning
@@ -184,24 +182,6 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     return Experiment(strategy, make_trainer, plan, observers, state, fit_path)
 
 
-def run_on_ranks(exp: Experiment, observers: list[Any], start_round: int, group: Ranks | None) -> Any:
-    """``run_loop`` on this rank; with several ranks, the group ends with it (a failure on another
-    rank is a :class:`RunFailed` naming it)."""
-    ok = False
-    try:
-        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, start_round=start_round)
-        ok = True
-    except Exception as exc:
-        failure = group.failure() if group is not None else None
-        if failure:
-            raise RunFailed(failure) from exc
-        raise
-    finally:
-        if group is not None:
-            group.close(ok)
-    return row
-
-
 def resolved(cfg: DictConfig) -> dict[str, Any]:
     """The config as plain, resolved Python containers."""
     out = OmegaConf.to_container(cfg, resolve=True)
@@ -268,13 +248,16 @@ def run_experiment(
         console.print(f"fit path: {exp.fit_path.name} ({exp.fit_path.reason})", soft_wrap=True)
         maybe_die("startup", 4)
         group = start_ranks(cfg, run_dir, exp.fit_path.ranks, overrides) if exp.fit_path.ranks > 1 else None
-        if started is not None:
-            started()
+        try:
+            if started is not None:
+                started()
+        except BaseException:
+            if group is not None:
+                group.close(ok=False)
+            raise
         summary = RunSummary(cfg.budget, state.rows)
-        observers: list[Any] = [*exp.observers, summary]
-        if group is not None:  # only rank 0 writes; it names the first failed rank's reason
-            observers = [] if is_child() else [FirstReason(o, group) for o in observers]
-        row = run_on_ranks(exp, observers, state.rounds_done, group)
+        observers = rank_observers([*exp.observers, summary], group)
+        row = run_on_ranks(exp.strategy, exp.make_trainer, exp.plan, observers, state.rounds_done, group)
     finally:
         torch.set_num_threads(threads)  # a sweep's next job starts from the same setting
     console.print(summary.line(run_dir, perf_counter() - start), soft_wrap=True)

@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from alrun.errors import ConfigError
+from alrun.errors import ConfigError, RunFailed
 from alrun.run.launched import is_child
 from alrun.training import distributed
 from alrun.training.distributed import Ranks
 
-OUTSIDE_LAUNCHERS = ("TORCHELASTIC_RUN_ID", "SLURM_PROCID", "LOCAL_RANK", "RANK")
+OUTSIDE_LAUNCHERS = ("TORCHELASTIC_RUN_ID", "LOCAL_RANK", "RANK")
 
 
 def backend(cfg: DictConfig) -> str:
@@ -41,7 +41,7 @@ def start_ranks(cfg: DictConfig, run_dir: Path, size: int, overrides: Sequence[s
 
     Raises:
         ConfigError: called without the command's overrides (the Python API), or under an outside
-            launcher (``torchrun``, ``srun``): alrun launches its ranks itself.
+            launcher (``torchrun``) or inside a Slurm job: alrun launches its ranks itself.
     """
     if overrides is None:
         raise ConfigError(
@@ -52,7 +52,11 @@ def start_ranks(cfg: DictConfig, run_dir: Path, size: int, overrides: Sequence[s
     if outside and not is_child():
         raise ConfigError(
             f"{outside[0]} is set: alrun launches its own ranks; run `alrun trainer=ddp ...` directly, "
-            "not under torchrun or srun"
+            "not under torchrun"
+        )
+    if "SLURM_NTASKS" in os.environ:  # Lightning would take its ranks from Slurm's, not alrun's
+        raise ConfigError(
+            f"trainer.devices={size} inside a Slurm job is not supported yet; use trainer.devices=1 there"
         )
     return distributed.start(size, backend(cfg), run_dir, overrides, threads_per_rank(cfg, size))
 
@@ -80,3 +84,33 @@ class FirstReason:
             if failure or time.monotonic() > deadline:
                 return failure
             time.sleep(0.1)
+
+
+def rank_observers(observers: list[Any], group: Ranks | None) -> list[Any]:
+    """What this rank tells of the run: everything on one rank; on several, rank 0 alone writes (and
+    names the first failed rank's reason), the launched ranks tell nothing."""
+    if group is None:
+        return observers
+    return [] if is_child() else [FirstReason(o, group) for o in observers]
+
+
+def run_on_ranks(
+    strategy: Any, make_trainer: Any, plan: Any, observers: list[Any], start_round: int, group: Ranks | None
+) -> dict[str, Any]:
+    """``run_loop`` on this rank; with several ranks the group ends with it, and a failure that
+    another rank caused is a :class:`RunFailed` naming that rank."""
+    from alrun.active.loop import run_loop
+
+    ok = False
+    try:
+        row = run_loop(strategy, make_trainer, plan, observers, start_round=start_round)
+        ok = True
+    except Exception as exc:
+        failure = group.failure() if group is not None else None
+        if failure:
+            raise RunFailed(failure) from exc
+        raise
+    finally:
+        if group is not None:
+            group.close(ok)
+    return row

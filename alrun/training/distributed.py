@@ -62,6 +62,7 @@ class Ranks:
     backend: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     reasons: dict[int, str] = field(default_factory=dict)
+    saved_env: dict[str, str | None] = field(default_factory=dict)
 
     def failure(self) -> str | None:
         """``rank R: <its last error line>`` of the first launched rank that exited with an error."""
@@ -83,6 +84,11 @@ class Ranks:
                 proc.wait()
         if dist.is_initialized():
             dist.destroy_process_group()
+        for key, value in self.saved_env.items():  # rank 0's environment as it was
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _forward(proc: subprocess.Popen[bytes], r: int, ranks: Ranks) -> None:
@@ -105,7 +111,9 @@ def start(size: int, backend: str, run_dir: Path, overrides: Sequence[str], thre
         me, address = 0, f"127.0.0.1:{_free_port()}"
         host, port = address.split(":")
         env = {"MASTER_ADDR": host, "MASTER_PORT": port, "WORLD_SIZE": str(size), "NODE_RANK": "0"}
-        os.environ.update(env | {"OMP_NUM_THREADS": str(threads), "LOCAL_RANK": "0", RANK_ENV: "0"})
+        env |= {"OMP_NUM_THREADS": str(threads), "LOCAL_RANK": "0", RANK_ENV: "0"}
+        ranks.saved_env = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
         for r in range(1, size):
             child_env = os.environ | {"LOCAL_RANK": str(r), RANK_ENV: str(r)}
             proc = subprocess.Popen(
