@@ -96,18 +96,18 @@ def test_the_python_api_refuses_several_ranks(make_cfg, tmp_path):
     assert not (tmp_path / "run" / "run.json").exists() and not (tmp_path / "run" / "metrics.csv").exists()
 
 
-@pytest.mark.parametrize(
-    ("variable", "message"), [("SLURM_NTASKS", "inside a Slurm job"), ("LOCAL_RANK", "not under torchrun")]
-)
-def test_an_outside_launcher_is_refused_before_anything_is_written(
-    make_cfg, tmp_path, monkeypatch, variable, message
-):
-    from alrun.run.experiment import run_experiment
+SLURM = {"SLURM_NTASKS": "1", "SLURM_NTASKS_PER_NODE": "1", "SLURM_NODEID": "0", "SLURM_PROCID": "0",
+         "SLURM_LOCALID": "0", "SLURM_JOB_NAME": "job", "SLURM_JOB_ID": "5"}  # fmt: skip
 
-    monkeypatch.setenv(variable, "1")
+
+@pytest.mark.parametrize(
+    ("variables", "message"), [(SLURM, "inside a Slurm job"), ({"LOCAL_RANK": "0"}, "not under torchrun")]
+)
+def test_an_outside_launcher_is_refused_up_front(make_cfg, tmp_path, monkeypatch, variables, message):
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=message):
-        run_experiment(make_cfg("trainer=ddp_cpu"), tmp_path / "run", overrides=["trainer=ddp_cpu"])
-    assert not (tmp_path / "run" / "run.json").exists() and not (tmp_path / "run" / "metrics.csv").exists()
+        check_fit(make_cfg("trainer=ddp_cpu"), tmp_path)
 
 
 def alrun(tmp_path: Path, folder: str, *overrides: str, env: dict[str, str] | None = None):

@@ -21,8 +21,6 @@ from alrun.run.launched import is_child
 from alrun.training import distributed
 from alrun.training.distributed import Ranks
 
-OUTSIDE_LAUNCHERS = ("TORCHELASTIC_RUN_ID", "LOCAL_RANK", "RANK")
-
 
 def backend(cfg: DictConfig) -> str:
     """``nccl`` when the run's Trainer uses CUDA devices, else ``gloo`` (CPU ranks)."""
@@ -40,23 +38,12 @@ def start_ranks(cfg: DictConfig, run_dir: Path, size: int, overrides: Sequence[s
     """Launch (rank 0) or join (the others) the run's ``size`` ranks.
 
     Raises:
-        ConfigError: called without the command's overrides (the Python API), or under an outside
-            launcher (``torchrun``) or inside a Slurm job: alrun launches its ranks itself.
+        ConfigError: called without the command's overrides (the Python API).
     """
     if overrides is None:
         raise ConfigError(
             f"trainer.devices={size} runs through the alrun command (it launches the ranks); "
             "use trainer.devices=1 in the Python API"
-        )
-    outside = [v for v in OUTSIDE_LAUNCHERS if v in os.environ]
-    if outside and not is_child():
-        raise ConfigError(
-            f"{outside[0]} is set: alrun launches its own ranks; run `alrun trainer=ddp ...` directly, "
-            "not under torchrun"
-        )
-    if "SLURM_NTASKS" in os.environ:  # Lightning would take its ranks from Slurm's, not alrun's
-        raise ConfigError(
-            f"trainer.devices={size} inside a Slurm job is not supported yet; use trainer.devices=1 there"
         )
     return distributed.start(size, backend(cfg), run_dir, overrides, threads_per_rank(cfg, size))
 

@@ -143,9 +143,15 @@ FEATURES: tuple[Feature, ...] = (
         "trainer.devices (several, strategy=ddp)",
         "data-parallel: each rank trains on its shard of every mini-batch, Lightning's DDP averages "
         "the gradients",
-        lambda t: t.world_size > 1,
+        lambda t: ranks_of(t) > 1,
     ),
 )
+
+
+def ranks_of(trainer: Any) -> int:
+    """The processes a Trainer asks for: its devices on each of its nodes (not ``world_size``, which
+    an outside cluster environment such as Slurm's may set to something else)."""
+    return int(trainer.num_devices) * int(trainer.num_nodes)
 
 
 def unserved_strategy(strategy: Any) -> bool:
@@ -206,8 +212,9 @@ def choose(
     if fit_mode not in FIT_MODES:
         raise ConfigError(f"fit_mode={fit_mode!r} is not allowed (choose from: {', '.join(FIT_MODES)})")
     check_served(trainer)
-    if trainer.world_size > 1 and fit_mode == "lightning":
-        return FitPath("lightning", "fit_mode=lightning: Lightning's loop under DDP", trainer.world_size)
+    ranks = ranks_of(trainer)
+    if ranks > 1 and fit_mode == "lightning":
+        return FitPath("lightning", "fit_mode=lightning: Lightning's loop under DDP", ranks)
     if fit_mode == "lightning":
         return FitPath("lightning", "fit_mode=lightning: Lightning's loop, one training_step per mini-batch")
     needs = lightning_needs(trainer, module, base)
@@ -216,7 +223,7 @@ def choose(
         raise ConfigError(f"fit_mode=fast cannot serve {setting} ({why}); use fit_mode=lightning (or auto)")
     if needs:
         setting, why = needs[0]
-        return FitPath("lightning", f"{setting} needs Lightning's per-step loop ({why})", trainer.world_size)
+        return FitPath("lightning", f"{setting} needs Lightning's per-step loop ({why})", ranks)
     if fit_mode == "fast":
         return FitPath("fast", "fit_mode=fast")
     return FitPath("fast", "nothing in this run needs Lightning's per-step loop")
