@@ -37,3 +37,10 @@ def test_large_pool_benchmark_runs():
 def test_startup_benchmark_runs():
     out = run("bench_startup.py", "--tiny")
     assert "`alrun --help` wall" in out and "peak RSS" in out
+
+
+@pytest.mark.slow
+def test_ddp_benchmark_two_ranks_score_as_one_process():
+    out = run("bench_ddp.py", "--tiny")
+    assert "two-rank scores and query equal one process's: True" in out
+    assert sum(line.startswith(("| 1 process", "| 2 ranks")) for line in out.splitlines()) == 3
