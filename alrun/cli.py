@@ -27,8 +27,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from alrun.config.checks import unknown_key, validate
 from alrun.errors import ConfigError, RunFailed, UserError
+from alrun.launched import is_child
 from alrun.run import guard as folder_guard
-from alrun.run.launched import is_child
 from alrun.run.records import record_failure
 from alrun.run.safety import (
     install_signal_handlers,

@@ -14,9 +14,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from alrun import collectives
 from alrun.strategies import Badge, Bald, Entropy
 from alrun.strategies.base import QueryContext
-from alrun.training import distributed
 
 POOL, CHUNK, PICK = 1000, 64, 7  # 16 chunks, the last one short: uneven shards
 
@@ -42,7 +42,7 @@ def score(rank: int, world: int, port: int, out: Path) -> None:
             rows=torch.arange(5, POOL),
         )  # fmt: skip
         own = rule.select(ctx, PICK)
-        shared = distributed.from_rank_zero(own)
+        shared = collectives.from_rank_zero(own)
         results[name] = {"own": own.index, "shared": shared.index, "log_probs": ctx.log_probs()}
     torch.save(results, out / f"rank{rank}_of{world}.pt")
     if world > 1:

@@ -1,6 +1,6 @@
 """A run on several ranks, seen from the run: who launches, who writes, and why it failed.
 
-The process group itself is :mod:`alrun.training.distributed`'s. Here: the checks made before the
+The process group itself is :mod:`alrun.run.launch`'s. Here: the checks made before the
 other ranks start (the Python API and an outside launcher are refused), the backend, and the
 observer that puts the first failing rank's reason into ``run.json``.
 """
@@ -17,9 +17,9 @@ import torch
 from omegaconf import DictConfig
 
 from alrun.errors import ConfigError, RunFailed
-from alrun.run.launched import is_child
-from alrun.training import distributed
-from alrun.training.distributed import Ranks
+from alrun.launched import is_child
+from alrun.run import launch
+from alrun.run.launch import Ranks
 
 
 def backend(cfg: DictConfig) -> str:
@@ -45,7 +45,7 @@ def start_ranks(cfg: DictConfig, run_dir: Path, size: int, overrides: Sequence[s
             f"trainer.devices={size} runs through the alrun command (it launches the ranks); "
             "use trainer.devices=1 in the Python API"
         )
-    return distributed.start(size, backend(cfg), run_dir, overrides, threads_per_rank(cfg, size))
+    return launch.start(size, backend(cfg), run_dir, overrides, threads_per_rank(cfg, size))
 
 
 class FirstReason:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from alrun import collectives
 from alrun.strategies.select import top_n
-from alrun.training import distributed
 
 
 @dataclass
@@ -92,12 +92,12 @@ class QueryContext:
         ranks each rank computes every k-th chunk and the outputs are gathered, so every rank gets
         what one process computes, chunk by chunk the same arithmetic, at about 1/k of the cost."""
         starts = range(0, len(self), self.chunk_size)
-        k, me = distributed.world(), distributed.rank()
+        k, me = collectives.world(), collectives.rank()
         parts = [fn(self._chunk(s)) for i, s in enumerate(starts) if i % k == me]
         if k == 1:
             return torch.cat(parts)
         sizes = [min(self.chunk_size, len(self) - s) for s in starts]
-        return distributed.gather_chunks(parts, sizes)
+        return collectives.gather_chunks(parts, sizes)
 
 
 class Acquisition(ABC):

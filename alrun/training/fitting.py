@@ -24,11 +24,11 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
+from alrun import collectives
 from alrun.config.checks import check_int
 from alrun.data.tensors import ShuffledBatches, TensorData
 from alrun.errors import ConfigError, RunFailed
 from alrun.seeding import Streams, torch_global_seed
-from alrun.training import distributed
 from alrun.training.decay import DecayGroup, assign, param_groups, parse_groups
 from alrun.training.fast import FastLoop, make_step
 from alrun.training.loss import training_loss
@@ -132,7 +132,7 @@ class Fitting:
 
     def train_batches(self, data: TensorData, generator: torch.Generator) -> ShuffledBatches:
         """The epoch draws of this fit (both paths read the same object)."""
-        shard = (distributed.rank(), distributed.world())
+        shard = (collectives.rank(), collectives.world())
         self._batches = ShuffledBatches(data.x, data.y, self.batch_size, generator, self.epoch_samples, shard)
         return self._batches
 
@@ -175,7 +175,7 @@ class Fitting:
         if self._losses:  # under several ranks: the mean over all ranks' items
             sizes = torch.tensor(self._sizes, dtype=torch.float64, device=self._losses[0].device)
             total = torch.stack([torch.stack(self._losses).double().dot(sizes), sizes.sum()])
-            total = distributed.all_sum(total)
+            total = collectives.all_sum(total)
             loss = float(total[0] / total[1])
         self._losses, self._sizes = [], []
         self._epochs += 1

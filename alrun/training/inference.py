@@ -1,4 +1,8 @@
-"""Chunked inference outside the Trainer: evaluation metrics under ``inference_mode``."""
+"""Chunked inference outside the Trainer: evaluation metrics under ``inference_mode``.
+
+Under several ranks each rank evaluates every k-th chunk and the sums are added up across ranks, so
+every rank gets the metrics of the whole split (each chunk the same arithmetic as in one process;
+only the order of the float64 sums differs)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.functional.classification import multiclass_accuracy
 
+from alrun import collectives
 from alrun.data.tensors import ChunkBatches, TensorData
 
 
@@ -29,11 +34,12 @@ def evaluate(
     """
     if len(data) == 0:
         return {"acc": float("nan"), "loss": float("nan")}
-    acc_sum = torch.zeros((), dtype=torch.float64, device=data.x.device)
-    loss_sum = torch.zeros_like(acc_sum)
+    sums = torch.zeros(2, dtype=torch.float64, device=data.x.device)
+    k, me = collectives.world(), collectives.rank()
     with torch.inference_mode():
-        for x, y in ChunkBatches(data.x, data.y, chunk_size):
-            acc, loss = batch_metrics(logits(x), y)
-            acc_sum += acc.double() * len(y)
-            loss_sum += loss.double() * len(y)
-    return {"acc": acc_sum.item() / len(data), "loss": loss_sum.item() / len(data)}
+        for i, (x, y) in enumerate(ChunkBatches(data.x, data.y, chunk_size)):
+            if i % k == me:
+                acc, loss = batch_metrics(logits(x), y)
+                sums += torch.stack([acc.double(), loss.double()]) * len(y)
+    acc_sum, loss_sum = collectives.all_sum(sums).tolist()
+    return {"acc": acc_sum / len(data), "loss": loss_sum / len(data)}

@@ -73,7 +73,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("trainer.num_sanity_val_steps", "both", "Lightning's sanity check runs before either path"),
     Feature("trainer.accelerator / default_root_dir / barebones / plugins", "both", "the Trainer's own"),
     Feature("trainer.enable_model_summary / enable_autolog_hparams / model_registry", "both", "fit-level"),
-    Feature("trainer.use_distributed_sampler / sync_batchnorm", "both", "no effect on one device"),
+    Feature(
+        "trainer.use_distributed_sampler / sync_batchnorm",
+        "both",
+        "no effect on one device; under DDP alrun shards the mini-batches itself, and `sync_batchnorm` "
+        "is Lightning's",
+    ),
     Feature(
         "callbacks with fit-, epoch- and validation-level hooks only",
         "both",

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from alrun.config.checks import check_int
 from alrun.config.instantiation import instantiate_checked
 from alrun.errors import ConfigError
-from alrun.run.launched import check_launcher
+from alrun.launched import check_launcher
 from alrun.training.callbacks import BestWeights
 from alrun.training.decay import parse_groups
 from alrun.training.paths import FitPath, choose

@@ -6,7 +6,7 @@ import os
 
 from alrun.errors import ConfigError
 
-RANK_ENV = "ALRUN_RANK"  # set by rank 0 for the ranks it launches (alrun.training.distributed)
+RANK_ENV = "ALRUN_RANK"  # set by rank 0 for the ranks it launches (alrun.run.launch)
 OUTSIDE_LAUNCHERS = ("TORCHELASTIC_RUN_ID", "LOCAL_RANK", "RANK")
 
 
