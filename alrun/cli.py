@@ -98,7 +98,7 @@ def _task(cfg: DictConfig) -> float:
         from alrun.run.experiment import run_experiment
 
         started = guard.commit if guard is not None else None
-        return run_experiment(cfg, run_dir, started, list(HydraConfig.get().overrides.task))
+        return run_experiment(cfg, run_dir, started, sys.argv[1:])  # for the ranks a run launches
     except BaseException as exc:
         stopped(exc, cfg, run_dir, guard)
         raise

@@ -226,7 +226,7 @@ def run_experiment(
         run_dir: the run folder.
         started: called once everything is built and checked, just before the run starts writing its
             files (the CLI's guard of the run folder: a command refused before then leaves no trace).
-        overrides: the command's overrides, for the ranks a several-device run launches
+        overrides: the command's arguments, for the ranks a several-device run launches
             (:mod:`alrun.run.ranks`); ``None`` refuses such a run.
     """
     start = perf_counter()

@@ -38,7 +38,8 @@ def _free_port() -> int:
 
 
 def child_command(overrides: Sequence[str], run_dir: Path) -> list[str]:
-    """The command of a launched rank: the same overrides, in rank 0's run folder."""
+    """The command of a launched rank: rank 0's arguments (``--config-dir`` included, ``resume=``'s
+    recorded overrides already in front), in rank 0's run folder."""
     kept = [o for o in overrides if not o.startswith("hydra.run.dir=")]
     return [sys.executable, "-m", "alrun", *kept, f'hydra.run.dir="{run_dir}"', *CHILD_OVERRIDES]
 
