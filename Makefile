@@ -12,7 +12,7 @@ ANCHOR ?= benchmarks/anchor_digits.json
 RUNS ?= outputs
 
 .DEFAULT_GOAL := help
-.PHONY: help install data run test test-full lint format docs bench bench-anchor report clean
+.PHONY: help install data run test test-full test-slurm lint format docs bench bench-anchor report clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -38,17 +38,24 @@ test: install ## Run the fast test suite (what CI runs)
 test-full: install ## Run every test, the slow ones included
 	$(PY) -m pytest -q
 
+# The Slurm tests need root (apt, daemons): `make test` skips them, naming this target. The Slurm is
+# stopped afterwards whatever the tests did; its state stays in /var/lib/alrun-slurm for a quick restart.
+test-slurm: install ## Start a one-node Slurm here (scripts/slurm_local.sh: root, apt), run the Slurm tests, stop it
+	@t0=$$SECONDS; scripts/slurm_local.sh start && echo "test-slurm: Slurm up after $$((SECONDS - t0)) s" && \
+	  ALRUN_SLURM_REQUIRED=1 $(PY) -m pytest -q -m slurm; rc=$$?; \
+	  scripts/slurm_local.sh stop; echo "test-slurm: $$((SECONDS - t0)) s in all"; exit $$rc
+
 lint: install ## ruff (lint + format check) and mypy
-	$(VENV)/bin/ruff check alrun tests docs/examples $(wildcard benchmarks)
-	$(VENV)/bin/ruff format --check alrun tests docs/examples $(wildcard benchmarks)
+	$(VENV)/bin/ruff check alrun hydra_plugins tests docs/examples $(wildcard benchmarks)
+	$(VENV)/bin/ruff format --check alrun hydra_plugins tests docs/examples $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
 docs: install ## Build the documentation site into site/ (mkdocs, strict: a broken link fails)
 	$(VENV)/bin/mkdocs build --strict
 
 format: install ## Format and auto-fix with ruff
-	$(VENV)/bin/ruff format alrun tests docs/examples $(wildcard benchmarks)
-	$(VENV)/bin/ruff check --fix alrun tests docs/examples $(wildcard benchmarks)
+	$(VENV)/bin/ruff format alrun hydra_plugins tests docs/examples $(wildcard benchmarks)
+	$(VENV)/bin/ruff check --fix alrun hydra_plugins tests docs/examples $(wildcard benchmarks)
 
 # One torch thread per job, two jobs at a time: the numbers do not depend on the machine's core count,
 # and spinning worker threads cannot collapse on a loaded machine. A failed job does not stop the

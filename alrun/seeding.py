@@ -26,6 +26,8 @@ STREAMS = (
     "tiebreak",
     "acquisition",
     "subsample",
+    "stop_set",
+    "bootstrap",
 )
 
 

@@ -42,7 +42,7 @@ def run_cfg(make_cfg: Callable[..., DictConfig], tmp_path: Path) -> Callable[...
         cfg = make_cfg(*overrides)
         quiet_lightning()
         exp = build(cfg, tmp_path / folder)
-        run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers)
+        run_loop(exp.strategy, exp.make_trainer, exp.plan, exp.observers, stopping=exp.stopping)
         return pd.read_csv(tmp_path / folder / "metrics.csv").to_dict("records")
 
     return _run

@@ -23,8 +23,11 @@ def write_run(
     query_size: int = 4,
     overrides: Sequence[str] = (),
     rows: int | None = None,
+    extra: dict[str, Sequence[float]] | None = None,
+    stopped: dict[str, object] | None = None,
 ) -> Path:
-    """Write ``.hydra/``, ``metrics.csv`` (``rows`` of them, with an extra column) and ``run.json``."""
+    """Write ``.hydra/``, ``metrics.csv`` (``rows`` of them, with an extra column, and the ``extra``
+    metric columns) and ``run.json`` (with ``stopped``, as a run stopped by a rule records it)."""
     hydra_dir = folder / ".hydra"
     hydra_dir.mkdir(parents=True)
     task = [f"strategy={strategy}", f"seed={seed}", *overrides]
@@ -34,13 +37,19 @@ def write_run(
     cfg = {"seed": seed, "budget": budget, "query_size": query_size, "strategy": {"_target_": "x.Y"}}
     (hydra_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
     n = len(acc) if rows is None else rows
-    lines = ["round,n_labelled,test/acc,test/loss,query/score_mean"]
-    lines += [f"{i},{n_labelled[i]},{acc[i]!r},1.0,0.5" for i in range(n)]
+    extra = extra or {}
+    lines = [",".join(["round,n_labelled,test/acc,test/loss,query/score_mean", *extra])]
+    lines += [
+        ",".join([f"{i},{n_labelled[i]},{acc[i]!r},1.0,0.5", *(repr(v[i]) for v in extra.values())])
+        for i in range(n)
+    ]
     (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
     info = {"status": status, "seed": seed, "n_rounds": len(acc) - 1, "rounds_done": n}
     info |= {"versions": {"alrun": "0.1.0"}, "git_commit": None}
     if status == "failed":
         info["reason"] = "RuntimeError: boom"
+    if stopped is not None:
+        info["stopped"] = stopped
     (folder / "run.json").write_text(json.dumps(info))
     return folder
 

@@ -30,6 +30,10 @@ NEW = [
     "power_margin",
     "softmax_bald",
     "softrank_bald",
+    "vote_entropy",
+    "kl_to_mean",
+    "epig",
+    "dfal",
 ]
 QUERY = ["query/n_scored", "query/score_mean", "query/pool_score_mean", "query/pairwise_dist"]
 

@@ -16,7 +16,7 @@ ALRUN = shutil.which("alrun", path=str(Path(sys.executable).parent)) or "alrun"
 
 
 def alrun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ALRUN, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run([ALRUN, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
 def test_smoke_run_leaves_csvs_and_run_json(tmp_path):
@@ -49,7 +49,7 @@ def test_help_lists_groups_and_options(tmp_path):
     assert out.returncode == 0
     for text in (
         "dataset: breast_cancer, csv, digits, fashion_mnist, iris, mnist, npz, python, synthetic, wine\n",
-        "model: cnn, logreg, mlp, resnet\n",
+        "model: cnn, ensemble, logreg, mlp, resnet\n",
         "trainer: auto, cpu, gpu\n",
     ):
         assert text in out.stdout

@@ -23,7 +23,7 @@ def test_missing_mnist_is_one_line_exit_2_naming_make_data(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()

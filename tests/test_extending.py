@@ -80,7 +80,7 @@ def test_the_installed_command_finds_the_projects_modules_in_the_working_directo
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert out.returncode == 0, out.stderr
     assert f"run folder: {project / 'cli-run'}\n" in out.stdout

@@ -129,5 +129,7 @@ def test_trainer_gpu_without_cuda_is_one_line_exit_2(tmp_path):
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 2
-    assert out.stderr.strip() == "alrun: error: no CUDA device is visible; use trainer=cpu or trainer=auto"
+    assert out.stderr.strip() == (
+        "alrun: error: trainer.accelerator=gpu: no CUDA device is visible; use trainer=cpu or trainer=auto"
+    )
     assert not list(tmp_path.rglob("run.json")) and not list(tmp_path.rglob("metrics.csv"))

@@ -288,7 +288,7 @@ def killed_run(ctx: Ctx) -> Path:
     folder = ctx.root / "killed" / "run"
     cmd = [ALRUN, *killed_run_args(ctx), f"hydra.run.dir={folder}"]
     env = dict(os.environ, ALRUN_FAULT="fit@1")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ctx.root, timeout=300)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ctx.root, timeout=900)
     assert out.returncode == -signal.SIGKILL, out.stderr
     return folder
 
@@ -385,7 +385,7 @@ def test_the_driver_answers_as_the_console_script(outcomes, key):
         text=True,
         env=out.env,
         cwd=out.folder.parents[2],
-        timeout=300,
+        timeout=900,
     )
     assert (run.returncode, run.stderr) == (out.result["code"], out.result["stderr"])
     check_folder(out, key[1])

@@ -50,7 +50,7 @@ def test_a_second_process_into_the_same_folder_is_refused_and_changes_nothing(tm
         time.sleep(0.05)
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     second = start(folder, "strategy=entropy")
-    _, err = second.communicate(timeout=300)
+    _, err = second.communicate(timeout=900)
     assert second.returncode == 2
     assert err.strip().splitlines() == [
         f"alrun: error: run folder {folder} is in use by another alrun process (pid {first.pid}); wait for "
@@ -58,7 +58,7 @@ def test_a_second_process_into_the_same_folder_is_refused_and_changes_nothing(tm
     ]
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     first.send_signal(signal.SIGCONT)
-    _, err = first.communicate(timeout=300)
+    _, err = first.communicate(timeout=900)
     assert first.returncode == 0, err
     assert json.loads((folder / "run.json").read_text())["status"] == "finished"
     assert len(pd.read_csv(folder / "metrics.csv")) == 6  # whole rows, the first run's only
@@ -137,7 +137,7 @@ def test_an_interrupt_during_start_up_is_one_line_and_leaves_no_folder(tmp_path,
     locked (before Hydra writes into it), 3 before the validation phase, 4 once the run is built."""
     folder = tmp_path / "run"
     proc = start(folder, env={"ALRUN_FAULT": f"startup@{point}:{action}"})
-    _, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=900)
     assert proc.returncode == code, err
     assert err.strip().splitlines() == ["alrun: interrupted" + (" (SIGTERM)" if code == 143 else "")]
     assert not folder.exists()
@@ -152,7 +152,7 @@ def test_hydra_full_error_shows_the_traceback_of_the_users_code(tmp_path):
     (pkg / "broken.py").write_text("import numpyy\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "HYDRA_FULL_ERROR": "1"}
     args = [ALRUN, "model._target_=mypkg.broken.Net", f"hydra.run.dir={tmp_path / 'run'}"]
-    full = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    full = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
     assert full.returncode == 2
     lines = full.stderr.strip().splitlines()
     assert lines[0] == "Traceback (most recent call last):" and "import numpyy" in full.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from alrun.cli import MAX_DIRNAME, config_dir, job_dirname
 from alrun.run.records import record_failure
@@ -34,7 +33,7 @@ def hydra_cfg(*overrides: str) -> DictConfig:
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
 def test_sweep_then_report(tmp_path):
@@ -121,30 +120,6 @@ def test_bench_digits_sweeps_the_main_strategies_over_five_seeds():
     assert params.strategy.split(",") == ["random", "margin", "entropy", "least_confidence"]
     assert params.seed.split(",") == ["0", "1", "2", "3", "4"]
     assert (cfg.budget, cfg.query_size, cfg.trainer.max_epochs, cfg.progress) == (180, 20, 100, False)
-
-
-def test_slurm_launcher_config_makes_an_sbatch_script(tmp_path, monkeypatch):
-    """The ready Slurm config, fed to submitit the way the Hydra plugin does, gives a valid sbatch header."""
-    import submitit
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-
-    cfg = hydra_cfg("hydra/launcher=slurm", "hydra.launcher.partition=gpu")
-    params = OmegaConf.to_container(cfg.hydra.launcher)
-    assert isinstance(params, dict) and params.pop("_target_").endswith("SlurmLauncher")
-    (tmp_path / "srun").write_text("#!/bin/sh\n")  # submitit only checks that srun exists
-    (tmp_path / "srun").chmod(stat.S_IRWXU)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    params.pop("submitit_folder")
-    executor = submitit.AutoExecutor(
-        cluster="slurm", folder=tmp_path / "jobs", slurm_max_num_timeout=params.pop("max_num_timeout")
-    )
-    base = set(OmegaConf.structured(BaseQueueConf).keys())
-    executor.update_parameters(
-        **{k if k in base else f"slurm_{k}": v for k, v in params.items() if k != "name"}
-    )
-    script = executor._executor._make_submission_file_text("alrun", "uid")
-    for line in ("partition=gpu", "cpus-per-task=2", "time=60", "mem=8GB", "gpus-per-node=0", "nodes=1"):
-        assert f"#SBATCH --{line}\n" in script, script
 
 
 @pytest.mark.slow

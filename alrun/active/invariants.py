@@ -47,6 +47,7 @@ def check_round(strategy: Strategy, sizes: Sequence[int], records: Sequence[Quer
 
 
 def check_finished(strategy: Strategy, initial_size: int, budget: int) -> None:
-    """At the end: the budget was spent exactly."""
+    """At the end: the labels the queries acquired (the budget, or less for a run stopped early) were
+    spent exactly."""
     n = strategy.train_pool.n_labelled
     _require(n == initial_size + budget, f"{n} training labels at the end, planned {initial_size + budget}")

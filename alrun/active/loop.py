@@ -1,7 +1,9 @@
 """The loop driver: initial set, then rounds of train -> evaluate -> query_and_update -> reset_model.
 
 ``run_loop`` takes objects, not a config, so tests call it directly. It never looks at which
-strategy it runs; everything strategy-specific sits behind ``Strategy.query_and_update``.
+strategy it runs; everything strategy-specific sits behind ``Strategy.query_and_update``. Whether
+to stop before the budget is spent is the :class:`~alrun.active.stopping.Stopping` owner's call,
+asked once per round between evaluation and query.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from alrun.active.invariants import check_finished, check_round, check_separation
 from alrun.active.pool import QueryRecord
 from alrun.active.query_metrics import query_metrics
+from alrun.active.stopping import Stop, Stopping
 from alrun.active.strategy import Strategy
 
 
@@ -80,11 +83,12 @@ def fit(strategy: Strategy, trainer: pl.Trainer) -> None:
 
 
 def _train_round(
-    strategy: Strategy, make_trainer: Callable[[], pl.Trainer], query_size: int
-) -> tuple[dict[str, Any], list[QueryRecord]]:
+    strategy: Strategy, make_trainer: Callable[[], pl.Trainer], query_size: int, stopping: Stopping | None
+) -> tuple[dict[str, Any], list[QueryRecord], Stop | None]:
     start = perf_counter()
+    round_ = strategy.round
     row: dict[str, Any] = {
-        "round": strategy.round,
+        "round": round_,
         "n_labelled": strategy.train_pool.n_labelled,
         "n_val_labelled": strategy.val_pool.n_labelled if strategy.val_pool is not None else 0,
     }
@@ -92,18 +96,17 @@ def _train_round(
     fitted = perf_counter()
     row |= strategy.evaluate() | strategy.fit_metrics()
     evaluated = perf_counter()
-    records = [strategy.query_and_update(query_size)] if query_size else []
+    row |= {"fit_s": fitted - start, "eval_s": evaluated - fitted}
+    stop = stopping.check(strategy, round_, row) if stopping is not None else None
+    if not query_size:  # the budget is spent: that is why the run ends, whatever a rule says
+        stop = Stop("budget", round_, "budget spent")
+    records = [strategy.query_and_update(query_size)] if stop is None else []
     queried = perf_counter()
     if records:  # after the last round nothing trains again: its model is kept, not reset
         row |= query_metrics(strategy.train_pool, records[0])
         strategy.reset_model()
-    row |= {
-        "fit_s": fitted - start,
-        "eval_s": evaluated - fitted,
-        "query_s": queried - evaluated,
-        "total_s": perf_counter() - start,
-    }
-    return row, records
+    row |= {"query_s": queried - evaluated, "total_s": perf_counter() - start}
+    return row, records, stop
 
 
 def run_loop(
@@ -112,6 +115,7 @@ def run_loop(
     plan: Plan,
     observers: Sequence[RunObserver] = (),
     start_round: int = 0,
+    stopping: Stopping | None = None,
 ) -> dict[str, Any]:
     """Run a whole active-learning experiment and return the last round's row.
 
@@ -120,8 +124,11 @@ def run_loop(
         make_trainer: builds a fresh Lightning ``Trainer`` for each round's fit.
         plan: the labelling schedule.
         observers: receive the run's events (CSV files, run.json, checkpoints, terminal display).
+            The last round's ``info`` holds ``stopped``: ``{by, round, reason}``.
         start_round: first round to run; above 0 the strategy's state was restored from a checkpoint
             taken after round ``start_round - 1``.
+        stopping: rules that may end the run before its budget is spent (restored with the
+            strategy when resuming); ``None``: only the budget ends it.
     """
     sizes = plan.query_sizes()
     for obs in observers:
@@ -133,18 +140,29 @@ def run_loop(
             for obs in observers:
                 obs.labelled(initial)
         row: dict[str, Any] = {}
+        spent = sum(sizes[:start_round])
         for i in range(start_round, len(sizes) + 1):
-            row, records = _train_round(strategy, make_trainer, sizes[i] if i < len(sizes) else 0)
+            row, records, stop = _train_round(
+                strategy, make_trainer, sizes[i] if i < len(sizes) else 0, stopping
+            )
             if records:
                 check_round(strategy, sizes, records)
-            info = {"device": str(strategy.inference_device)}
+                spent += sizes[i]
+            if stopping is not None:
+                stopping.round_finished(row)
+            info: dict[str, Any] = {"device": str(strategy.inference_device)}
+            if stop is not None:
+                info["stopped"] = stop.as_dict()
             for obs in observers:
                 obs.labelled(records)
                 obs.round_finished(row, info)
-        check_finished(strategy, plan.initial_size, plan.budget)
-    except KeyboardInterrupt:
+            if stop is not None:
+                break
+        check_finished(strategy, plan.initial_size, spent)
+    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or an exit asked for (submitit's requeue)
+        reason = "KeyboardInterrupt" if isinstance(exc, KeyboardInterrupt) else f"SystemExit({exc.code})"
         for obs in observers:
-            obs.run_finished("interrupted", "KeyboardInterrupt")
+            obs.run_finished("interrupted", reason)
         raise
     except BaseException as exc:
         for obs in observers:

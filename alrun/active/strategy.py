@@ -163,9 +163,14 @@ class Strategy(Querying, pl.LightningModule):
 
     # ---- data ------------------------------------------------------------------------------
     def train_dataloader(self) -> ShuffledBatches:
-        """The labelled training items, drawn anew each epoch from this round's training stream."""
+        """The labelled training items, drawn anew each epoch from this round's training stream (a
+        model with ``training_data`` gets to redraw them first: an ensemble's bootstrap)."""
+        data = self.train_pool.labelled_data()
+        prepare = getattr(self.net, "training_data", None)
+        if prepare is not None:
+            data = prepare(data, self.streams.torch("bootstrap", self.round))
         gen = self.streams.torch("train", self.round)
-        return self.fitting.train_batches(self.train_pool.labelled_data(), gen)
+        return self.fitting.train_batches(data, gen)
 
     def val_dataloader(self) -> ChunkBatches:
         """The labelled validation items (empty without a validation pool)."""

@@ -32,7 +32,16 @@ INTEGERS: dict[str, int] = {
 BOOLEANS: tuple[str, ...] = ("progress",)
 
 
-GROUPS: tuple[str, ...] = ("dataset", "model", "optimizer", "strategy", "trainer", "callbacks", "scheduler")
+GROUPS: tuple[str, ...] = (
+    "dataset",
+    "model",
+    "optimizer",
+    "strategy",
+    "trainer",
+    "callbacks",
+    "scheduler",
+    "stopping",
+)
 # every top-level key of configs/config.yaml (tests check the two agree); `hydra` is Hydra's own
 RECIPE_KEYS: tuple[str, ...] = ("epoch_samples", "weight_decay_groups")  # checked by alrun.training.preflight
 TOP_LEVEL_KEYS: frozenset[str] = frozenset(

@@ -56,7 +56,7 @@ def python(
     """
     if not isinstance(source, Mapping) or not source.get("_target_"):
         raise ConfigError(
-            "dataset=python needs dataset.source._target_, your function or class "
+            "dataset=python needs dataset.source._target_, the function or class returning your data "
             "(usage: alrun dataset=python dataset.source._target_=mymodule.load)"
         )
     node = source if isinstance(source, DictConfig) else DictConfig(dict(source))

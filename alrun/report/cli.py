@@ -2,6 +2,7 @@
 
     alrun-report outputs/multirun/2026-01-01/12-00-00          # a sweep (searched recursively)
     alrun-report RUN_A RUN_B --out report/ --target 0.9 0.95
+    alrun-report outputs/multirun/... --metric test/macro_f1                 # any metrics.csv column
     alrun-report outputs/bench --check benchmarks/anchor_digits.json         # exit 1 on a regression
     alrun-report outputs/bench --write-anchor benchmarks/anchor_digits.json  # store a new anchor
 
@@ -43,6 +44,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="ACC",
         help="accuracy targets (default 0.9)",
     )
+    p.add_argument(
+        "--metric",
+        default="test/acc",
+        metavar="NAME",
+        help="the metrics.csv column for curves, AUBC, final value and targets (default test/acc; e.g. "
+        "test/balanced_acc, test/macro_f1, test/ece, val/acc; lower is better for *loss and *ece)",
+    )
     p.add_argument("--check", type=Path, metavar="ANCHOR", help="compare with an anchor file (JSON)")
     p.add_argument("--write-anchor", type=Path, metavar="ANCHOR", help="write an anchor file from these runs")
     for fig, flag in (("aubc", "--tol-aubc"), ("final_acc", "--tol-final-acc")):
@@ -62,7 +70,9 @@ def _out_dir(args: argparse.Namespace) -> Path:
     return Path(os.path.commonpath([p.resolve() for p in args.paths]))
 
 
-def _write(out: Path, loaded: Runs, figures: Any, summary: Any, targets: list[float]) -> list[Path]:
+def _write(
+    out: Path, loaded: Runs, figures: Any, summary: Any, targets: list[float], metric: str
+) -> list[Path]:
     from alrun.report.plot import plot_curves
     from alrun.report.summary import per_run
     from alrun.report.text import markdown
@@ -75,7 +85,7 @@ def _write(out: Path, loaded: Runs, figures: Any, summary: Any, targets: list[fl
     written = [out / name for name in OUTPUTS[:4]]
     complete = loaded.complete
     if not complete.empty:
-        written.append(plot_curves(complete, out / "curves.png"))
+        written.append(plot_curves(complete, out / "curves.png", metric))
     return written
 
 
@@ -111,17 +121,27 @@ def run(args: argparse.Namespace) -> int:
     from alrun.report import gate
     from alrun.report.display import show_gate, show_report
     from alrun.report.runs import ReportError, load_runs
-    from alrun.report.summary import run_figures, summarise
+    from alrun.report.summary import (
+        DEFAULT_METRIC,
+        check_metric,
+        check_targets,
+        figure_budgets,
+        run_figures,
+        summarise,
+    )
 
     targets = args.target or [0.9]
-    if any(not 0 < t <= 1 for t in targets):
-        raise ReportError(f"--target {targets} is not allowed (allowed: accuracies in (0, 1])")
+    check_targets(targets, args.metric)
+    if args.metric != DEFAULT_METRIC and (args.check or args.write_anchor):
+        raise ReportError(f"--check and --write-anchor compare {DEFAULT_METRIC}; drop --metric {args.metric}")
     anchor = gate.read_anchor(args.check) if args.check else None
     loaded = load_runs([p.resolve() for p in args.paths])
-    figures = run_figures(loaded.complete, loaded.runs.set_index("path")["budget"], targets)
-    summary = summarise(figures, targets)
+    check_metric(loaded, args.metric)
+    figures = run_figures(loaded.complete, figure_budgets(loaded.runs), targets, args.metric)
+    summary = summarise(figures, targets, args.metric)
     out = _out_dir(args)
-    show_report(summary, loaded.runs, out, targets, _write(out, loaded, figures, summary, targets))
+    written = _write(out, loaded, figures, summary, targets, args.metric)
+    show_report(summary, loaded.runs, out, targets, written)
     if args.write_anchor:
         _write_anchor(args, loaded, summary)
     if anchor is None:

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from alrun.report.gate import Verdict
-from alrun.report.text import problem_rows, table
+from alrun.report.text import STOPPED_HEADERS, problem_rows, stopped_rows, table
 
 WIDTH_OFF_TERMINAL = 160  # CI logs: rich would wrap the table at 80 columns
 MARKUP = "\x00"  # a cell starting with this is rich markup (the gate's verdicts)
@@ -49,6 +49,9 @@ def show_report(
         con.print(f"[bold]{title}[/bold]: nothing to summarise")
     else:
         con.print(_table(title, *table(summary, targets)))
+    stopped = stopped_rows(runs, out)
+    if stopped:
+        con.print(_table(f"Runs stopped early ({len(stopped)})", STOPPED_HEADERS, stopped))
     problems = problem_rows(runs, out)
     if problems:
         head = ["folder", "strategy", "seed", "problem"]

@@ -1,5 +1,5 @@
-"""``curves.png``: test accuracy against labels, one line per strategy (mean over seeds) with a band of
-± one std, one panel per (dataset, model, setting)."""
+"""``curves.png``: test accuracy (or the ``--metric`` column) against labels, one line per strategy (mean
+over seeds) with a band of ± one std, one panel per (dataset, model, setting)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-from alrun.report.summary import BASELINE, PANEL
+from alrun.report.summary import BASELINE, DEFAULT_METRIC, PANEL, lower_is_better
 
 PANEL_SIZE = (6.4, 4.6)  # inches
 DPI = 100
@@ -30,11 +30,11 @@ def _panel_title(key: tuple[str, ...]) -> str:
     return f"{dataset} · {model}" + (f"\n{setting}" if setting else "")
 
 
-def _draw_panel(ax: Axes, curves: pd.DataFrame, colours: dict[str, str]) -> None:
-    stats = curves.groupby(["strategy", "n_labelled"])["test/acc"].agg(["mean", "std"]).reset_index()
+def _draw_panel(ax: Axes, curves: pd.DataFrame, colours: dict[str, str], metric: str) -> None:
+    stats = curves.groupby(["strategy", "n_labelled"])[metric].agg(["mean", "std"]).reset_index()
     seeds = curves.groupby("strategy")["path"].nunique()
     level = stats.groupby("strategy")["mean"].mean()
-    for strategy in level.sort_values(ascending=False).index:  # legend: highest curve first
+    for strategy in level.sort_values(ascending=lower_is_better(metric)).index:  # legend: best curve first
         s = stats[stats["strategy"] == strategy].sort_values("n_labelled")
         x, mean, std = s["n_labelled"], s["mean"], s["std"].fillna(0.0)
         style = "--" if strategy == BASELINE else "-"
@@ -46,8 +46,8 @@ def _draw_panel(ax: Axes, curves: pd.DataFrame, colours: dict[str, str]) -> None
         ax.fill_between(x, mean - std, mean + std, color=colours[strategy], alpha=alpha, lw=0)
 
 
-def plot_curves(rounds: pd.DataFrame, out: Path) -> Path:
-    """Write the learning curves of ``rounds`` (complete runs) to ``out`` and return it."""
+def plot_curves(rounds: pd.DataFrame, out: Path, metric: str = DEFAULT_METRIC) -> Path:
+    """Write the learning curves of ``metric`` in ``rounds`` (complete runs) to ``out`` and return it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,12 +61,17 @@ def plot_curves(rounds: pd.DataFrame, out: Path) -> Path:
     )
     colours = _colours(sorted(rounds["strategy"].unique()))
     for ax, (key, curves) in zip(axes.flat, panels, strict=False):
-        _draw_panel(ax, curves, colours)
+        _draw_panel(ax, curves, colours, metric)
         ax.set_title(_panel_title(key), fontsize=11)
         ax.set_xlabel("labelled training examples")
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel("test accuracy" if metric == DEFAULT_METRIC else metric)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=9, title="mean ± 1 std over seeds", title_fontsize=9)
+        ax.legend(
+            loc="upper right" if lower_is_better(metric) else "lower right",
+            fontsize=9,
+            title="mean ± 1 std over seeds",
+            title_fontsize=9,
+        )
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.tight_layout()

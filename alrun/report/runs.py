@@ -38,7 +38,9 @@ class Runs:
 
     Attributes:
         runs: one row per run folder: ``path``, the identity columns, ``seed``, ``status``, ``budget``,
-            ``rows``, ``expected_rows`` and ``problem`` (empty for a finished, complete run).
+            ``rows``, ``expected_rows``, ``stopped_by``, ``stopped_round`` and ``stopped_reason`` (the
+            rule that ended the run, ``budget`` when it spent its budget, the last round, why) and
+            ``problem`` (empty for a finished, complete run).
         rounds: one row per (run, round) of every run with a readable ``metrics.csv``: ``path``, the
             identity columns, ``seed`` and every column of ``metrics.csv`` (extra columns are kept).
     """
@@ -120,7 +122,21 @@ def _metrics(folder: Path) -> tuple[pd.DataFrame | None, str]:
     return frame, ""
 
 
+def _stopped(info: dict[str, Any]) -> dict[str, Any]:
+    stop = info.get("stopped")
+    if not isinstance(stop, dict):
+        stop = {}
+    return {
+        "stopped_by": stop.get("by"),
+        "stopped_round": stop.get("round"),
+        "stopped_reason": stop.get("reason"),
+    }
+
+
 def _expected_rows(info: dict[str, Any], cfg: dict[str, Any]) -> int | None:
+    stop = _stopped(info)
+    if stop["stopped_by"] not in (None, "budget") and isinstance(stop["stopped_round"], int):
+        return int(stop["stopped_round"]) + 1  # stopped early: its last round is the last row
     if isinstance(info.get("n_rounds"), int):
         return int(info["n_rounds"]) + 1
     budget, size = cfg.get("budget"), cfg.get("query_size")
@@ -150,7 +166,7 @@ def load_run(folder: Path) -> tuple[dict[str, Any], pd.DataFrame | None]:
     expected = _expected_rows(info, cfg)
     seed = cfg.get("seed", info.get("seed"))
     row = {"path": str(folder), **identity(folder), "seed": seed, "status": status}
-    row |= {"budget": cfg.get("budget"), "rows": 0 if frame is None else len(frame)}
+    row |= {"budget": cfg.get("budget"), "rows": 0 if frame is None else len(frame)} | _stopped(info)
     row |= {"expected_rows": expected, "problem": _problem(status, info.get("reason"), frame, why, expected)}
     return row, frame
 

@@ -36,10 +36,13 @@ def aubc(n_labelled: Sequence[float], acc: Sequence[float], budget: float | None
     return float(np.trapezoid(y, x) / span)
 
 
-def labels_to_target(n_labelled: Sequence[float], acc: Sequence[float], target: float) -> float:
-    """The first ``n_labelled`` whose accuracy is at least ``target``; ``inf`` if it never gets there."""
+def labels_to_target(
+    n_labelled: Sequence[float], acc: Sequence[float], target: float, lower: bool = False
+) -> float:
+    """The first ``n_labelled`` whose accuracy is at least ``target`` (at most, with ``lower``: a
+    metric where lower is better, such as a loss); ``inf`` if it never gets there."""
     for n, a in zip(n_labelled, acc, strict=True):
-        if a >= target:
+        if (a <= target) if lower else (a >= target):
             return float(n)
     return math.inf
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from alrun.report.summary import BASELINE, target_column
+from alrun.report.summary import BASELINE, DEFAULT_METRIC, lower_is_better, target_column
 
 IDENTITY_HEADERS: tuple[str, ...] = ("dataset", "model", "setting")
 
@@ -37,12 +37,22 @@ def _identity_columns(summary: pd.DataFrame) -> list[str]:
     return [c for c in IDENTITY_HEADERS if summary[c].nunique() > 1]
 
 
+def metric_of(summary: pd.DataFrame) -> str:
+    """The metric the summary's figures are of."""
+    return str(summary["metric"].iloc[0]) if "metric" in summary and len(summary) else DEFAULT_METRIC
+
+
 def table(summary: pd.DataFrame, targets: list[float]) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted rows of the summary."""
-    ident = _identity_columns(summary)
-    headers = [*ident, "strategy", "seeds", "final acc", "AUBC"]
-    headers += [f"labels to {t:g}" for t in targets]
-    headers += [f"Δ AUBC vs {BASELINE} [95% CI]", f"Δ final acc vs {BASELINE} [95% CI]"]
+    ident, metric = _identity_columns(summary), metric_of(summary)
+    headers = [*ident, "strategy", "seeds"]
+    if metric == DEFAULT_METRIC:
+        headers += ["final acc", "AUBC", *(f"labels to {t:g}" for t in targets)]
+    else:
+        op = "<=" if lower_is_better(metric) else ">="
+        headers += [f"final {metric}", f"AUBC {metric}", *(f"labels to {op} {t:g}" for t in targets)]
+    final = "final acc" if metric == DEFAULT_METRIC else "final"
+    headers += [f"Δ AUBC vs {BASELINE} [95% CI]", f"Δ {final} vs {BASELINE} [95% CI]"]
     rows = []
     for d in summary.to_dict("records"):
         cells = [str(d[c]) for c in ident] + [str(d["strategy"]), str(d["n_seeds"])]
@@ -70,6 +80,26 @@ def problem_rows(runs: pd.DataFrame, root: Path) -> list[list[str]]:
     return out
 
 
+def stopped_rows(runs: pd.DataFrame, root: Path) -> list[list[str]]:
+    """``[folder, strategy, seed, rule, round, reason]`` for every complete run a stopping rule ended."""
+    if "stopped_by" not in runs:
+        return []
+    early = runs[(runs["problem"] == "") & runs["stopped_by"].notna() & (runs["stopped_by"] != "budget")]
+    out = []
+    for d in early.to_dict("records"):
+        folder = Path(d["path"])
+        shown = folder.relative_to(root) if folder.is_relative_to(root) else folder
+        seed = "" if pd.isna(d["seed"]) else str(d["seed"])
+        out.append(
+            [str(shown) or ".", str(d["strategy"]), seed, str(d["stopped_by"]), str(int(d["stopped_round"]))]
+        )
+        out[-1].append(str(d["stopped_reason"]))
+    return out
+
+
+STOPPED_HEADERS = ["folder", "strategy", "seed", "stopped by", "round", "reason"]
+
+
 def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
@@ -85,13 +115,21 @@ def markdown(summary: pd.DataFrame, runs: pd.DataFrame, root: Path, targets: lis
         lines += _md_table(*table(summary, targets))
         settings = sorted(set(summary["setting"]) - {""})
         lines += [""] + ([f"Setting: `{settings[0]}`.", ""] if len(settings) == 1 else [])
+        metric = metric_of(summary)
+        what = "test accuracy" if metric == DEFAULT_METRIC else f"`{metric}`"
+        reach = "falls to t or below" if lower_is_better(metric) else "first reaches t"
         lines += [
-            "final acc, AUBC: mean ± std over seeds. AUBC: trapezoid of test accuracy over labels from the "
-            "initial set to the end of the budget, divided by the budget (DeepAL+ `get_aubc`). "
-            "labels to t: median labels at which test accuracy first reaches t "
+            f"final, AUBC: mean ± std over seeds. AUBC: trapezoid of {what} over labels from the "
+            "initial set to the end of the budget, divided by the budget (DeepAL+ `get_aubc`; a run "
+            "stopped early: over the labels it spent). "
+            f"labels to t: median labels at which {what} {reach} "
             "(seeds that reached it / seeds). "
             f"Δ vs {BASELINE}: mean paired difference over the seeds both ran, with a 95% t interval.",
         ]
+    stopped = stopped_rows(runs, root)
+    if stopped:
+        lines += ["", f"## Runs stopped early ({len(stopped)})", ""]
+        lines += _md_table(STOPPED_HEADERS, stopped)
     problems = problem_rows(runs, root)
     if problems:
         lines += ["", f"## Failed or unfinished runs ({len(problems)})", ""]

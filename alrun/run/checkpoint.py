@@ -1,10 +1,11 @@
 """Round checkpoints: what a run folder needs to continue as if it had never stopped.
 
 After every round the folder gets ``checkpoint.pt``: the Strategy's resumable state (round, pools,
-weights, snapshot: :class:`~alrun.active.resume.ResumeState`), the metric rows and labelling records
-so far, the resolved config and Hydra's ``.hydra`` files. It is written through a temporary file and
-a rename, so a kill at any instant leaves the old or the new checkpoint. A hash of the data it was
-made on is kept too. Random streams need no saving: each is a pure function of ``(seed, name, round)``.
+weights, snapshot: :class:`~alrun.active.resume.ResumeState`), the stopping rules' state, the metric
+rows and labelling records so far, the resolved config, a hash of the data it was made on and
+Hydra's ``.hydra`` files. It is written through a temporary file and a rename, so a kill at any
+instant leaves the old or the new checkpoint. Random streams need no saving: each is a pure function
+of ``(seed, name, round)``.
 
 Reading one never runs code (``weights_only``), and anything but an alrun checkpoint (random bytes,
 an empty or truncated file, a pickle of objects, other keys) is one :class:`CheckpointError` line.
@@ -46,6 +47,7 @@ class RunState:
     records: list[QueryRecord] = field(default_factory=list)
     hydra_files: dict[str, str] = field(default_factory=dict)
     finished: bool = False
+    stopping: dict[str, Any] = field(default_factory=dict)
     data_hash: str = ""  # of the data the run was made on (:func:`alrun.data.tensors.fingerprint`)
 
     @property
@@ -203,10 +205,11 @@ class Checkpointer:
         folder: the run folder.
         source: the owner of the Strategy's resumable state (its ``state_dict()`` is saved).
         state: the run state to extend (fresh, or loaded from a checkpoint to resume).
+        stopping: the run's :class:`~alrun.active.stopping.Stopping`, whose state is saved too.
     """
 
-    def __init__(self, folder: Path, source: Resumable, state: RunState) -> None:
-        self.folder, self.source, self.state = folder, source, state
+    def __init__(self, folder: Path, source: Resumable, state: RunState, stopping: Any = None) -> None:
+        self.folder, self.source, self.state, self.stopping = folder, source, state, stopping
 
     def run_started(self, plan: Any, n_rounds: int) -> None:
         """Nothing to save before the first round is complete."""
@@ -219,6 +222,7 @@ class Checkpointer:
         """Save the state after the round."""
         self.state.rows.append(dict(row))
         self.state.strategy = self.source.state_dict()
+        self.state.stopping = self.stopping.state_dict() if self.stopping is not None else {}
         save(self.folder, self.state)
 
     def run_finished(self, status: str, reason: str | None = None) -> None:

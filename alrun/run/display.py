@@ -14,9 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from alrun.run.records import METRIC_COLUMNS
+from alrun.training.metrics import NAMES
 
-# the terminal table leaves out the query/* columns (metrics.csv has them), to stay readable
-TABLE_COLUMNS = tuple(c for c in METRIC_COLUMNS if not c.startswith("query/"))
+# the terminal table leaves out the query/* and stop/* columns and the metrics beyond accuracy and
+# loss (metrics.csv has them), to stay readable
+TABLE_COLUMNS = tuple(
+    c for c in METRIC_COLUMNS if not c.startswith(("query/", "stop/")) and c.split("/")[-1] not in NAMES
+)
 
 
 def _cell(value: Any, width: int) -> str:
@@ -102,6 +106,11 @@ class Display:
         """Print the round's row above the bars and advance the round bar."""
         cells = (_cell(row.get(c), w) for c, w in zip(self.columns, self.widths, strict=True))
         self.console.print(" ".join(cells), soft_wrap=True, markup=False)
+        stop = info.get("stopped") or {}
+        if stop.get("by", "budget") != "budget":
+            self.console.print(
+                f"stopped early after round {stop['round']} by {stop['by']}: {stop['reason']}", markup=False
+            )
         if self.progress is not None:
             self.progress.advance(self._rounds)
 

@@ -23,6 +23,7 @@ from rich.console import Console
 import alrun
 from alrun.active.loop import Plan, RunObserver
 from alrun.active.pool import ActivePool
+from alrun.active.stopping import Stopping
 from alrun.active.strategy import Strategy
 from alrun.config.checks import check_pool_size
 from alrun.config.instantiation import checked_calls, instantiate_checked
@@ -56,6 +57,7 @@ class Experiment:
     plan: Plan
     observers: list[RunObserver]
     state: RunState
+    stopping: Stopping
     fit_path: FitPath
 
 
@@ -126,6 +128,17 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
     )
 
 
+def build_stopping(cfg: DictConfig, strategy: Strategy) -> Stopping:
+    """The ``stopping`` group's rules (none by default), each checked against the run first."""
+    rules = {
+        str(name): instantiate_checked(node, f"stopping.{name}")
+        for name, node in (cfg.get("stopping") or {}).items()
+    }
+    stopping = Stopping(rules)
+    stopping.setup(strategy)
+    return stopping
+
+
 def check_same_data(cfg: DictConfig, run_dir: Path, state: RunState, digest: str) -> None:
     """Refuse to resume a run on data other than those its checkpoint was made on."""
     if state.data_hash != digest:
@@ -156,6 +169,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     splits = build_dataset(cfg.dataset)
     digest = fingerprint(splits.train, splits.test)
     strategy = build_strategy(cfg, splits, streams)
+    stopping = build_stopping(cfg, strategy)
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(
         run_dir,
@@ -165,6 +179,7 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     if state.rounds_done:
         check_same_data(cfg, run_dir, state, digest)
         restore_strategy(strategy, run_dir, state)
+        stopping.load_state_dict(state.stopping)
         folder.restore(
             state.rows,
             state.records,
@@ -178,8 +193,8 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
 
     state.data_hash = digest
     plan = Plan(cfg.budget, cfg.query_size, cfg.initial_size, cfg.initial, cfg.val_size)
-    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy.resume, state), display]
-    return Experiment(strategy, make_trainer, plan, observers, state, fit_path)
+    observers: list[RunObserver] = [folder, Checkpointer(run_dir, strategy.resume, state, stopping), display]
+    return Experiment(strategy, make_trainer, plan, observers, state, stopping, fit_path)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:

@@ -27,6 +27,12 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "test/loss",
     "val/acc",
     "val/loss",
+    "test/balanced_acc",
+    "test/macro_f1",
+    "test/ece",
+    "val/balanced_acc",
+    "val/macro_f1",
+    "val/ece",
     "train/loss",
     "train/epochs",
     "train/steps",
@@ -38,6 +44,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "query/score_mean",
     "query/pool_score_mean",
     "query/pairwise_dist",
+    "stop/kappa",
 )
 TIMING_COLUMNS: tuple[str, ...] = ("fit_s", "eval_s", "query_s", "total_s")
 # the columns that the same seed reproduces bit for bit (everything but wall-clock timings)

@@ -26,6 +26,7 @@ class RunSummary:
     def __init__(self, budget: int, rows: Iterable[dict[str, Any]] = ()) -> None:
         self.budget = budget
         self.curve = [(float(r["n_labelled"]), float(r["test/acc"])) for r in rows]
+        self.stopped_by: str | None = None  # a stopping rule that ended the run early
 
     def run_started(self, plan: Any, n_rounds: int) -> None:
         """Nothing to do."""
@@ -34,20 +35,25 @@ class RunSummary:
         """Nothing to do."""
 
     def round_finished(self, row: dict[str, Any], info: dict[str, Any]) -> None:
-        """Keep the round's point of the curve."""
+        """Keep the round's point of the curve (and the rule that stopped the run, if one did)."""
         self.curve.append((float(row["n_labelled"]), float(row["test/acc"])))
+        stop = info.get("stopped") or {}
+        if stop.get("by", "budget") != "budget":
+            self.stopped_by = str(stop["by"])
 
     def run_finished(self, status: str, reason: str | None = None) -> None:
         """Nothing to do (the line is printed by the caller, after the live display has stopped)."""
 
     def line(self, run_dir: Path, wall_s: float) -> str:
-        """``done: test/acc 0.9560 at 200 labels, AUBC 0.8820, 35.2 s wall, <folder>``."""
+        """``done: test/acc 0.9560 at 200 labels, AUBC 0.8820, 35.2 s wall, <folder>`` (a run stopped
+        early: ``stopped by <rule>``, its AUBC over the labels it spent)."""
         from alrun.report.stats import aubc
 
         n, acc = zip(*self.curve, strict=True) if self.curve else ((), ())
-        area = aubc(n, acc, self.budget or None)
+        area = aubc(n, acc, None if self.stopped_by else self.budget or None)
         final = f"test/acc {acc[-1]:.4f} at {int(n[-1])} labels" if acc else "no rounds"
-        return f"done: {final}, AUBC {area:.4f}, {wall_s:.1f} s wall, {run_dir}"
+        early = f" (stopped by {self.stopped_by})" if self.stopped_by else ""
+        return f"done: {final}{early}, AUBC {area:.4f}, {wall_s:.1f} s wall, {run_dir}"
 
 
 class SweepFolder(Callback):

@@ -24,7 +24,7 @@ from torch import nn
 from alrun.config.checks import check_bool, check_int
 from alrun.strategies import scores
 from alrun.strategies.base import Acquisition, QueryContext, Selection
-from alrun.strategies.mc import mc_log_probs, require_dropout
+from alrun.strategies.samples import check_source, require_samples, sample_log_probs
 from alrun.strategies.select import top_n
 
 CHUNK_ELEMENTS = 1 << 22  # float64 values of q per chunk of candidates (32 MiB)
@@ -139,13 +139,15 @@ def _grow(
 
 
 class BatchBald(Acquisition):
-    """BatchBALD on consistent MC-dropout samples; scores in ``queries.csv`` are the joint-MI gains.
+    """BatchBALD on consistent MC-dropout samples or ensemble members; scores in ``queries.csv`` are
+    the joint-MI gains.
 
     Args:
-        mc_samples: T, the number of MC-dropout passes.
+        mc_samples: T, the number of MC-dropout passes (``source=dropout``).
         consistent: one dropout mask per pass for the whole pool (what the joint entropy assumes).
         max_configs: enumerate the batch's label configurations exactly while there are at most this many.
         config_samples: configurations sampled beyond that (rounded up to a multiple of T).
+        source: ``auto``, ``dropout`` or ``members`` (see :mod:`~alrun.strategies.samples`).
     """
 
     def __init__(
@@ -154,9 +156,11 @@ class BatchBald(Acquisition):
         consistent: bool = True,
         max_configs: int = 1000,
         config_samples: int = 1000,
+        source: str = "auto",
     ) -> None:
         self.mc_samples = check_int("strategy.mc_samples", mc_samples, 1)
         self.consistent = check_bool("strategy.consistent", consistent)
+        self.source = check_source(source)
         self.max_configs = check_int("strategy.max_configs", max_configs, 1)
         self.config_samples = check_int("strategy.config_samples", config_samples, 1)
 
@@ -166,12 +170,12 @@ class BatchBald(Acquisition):
         return "batchbald"
 
     def check(self, net: nn.Module, name: str | None = None) -> None:
-        """Refuse a net without dropout layers."""
-        require_dropout(net, name or self.name, self.consistent)
+        """Refuse a net that cannot give the samples (no dropout layers, or no members)."""
+        require_samples(net, self.source, name or self.name, self.consistent)
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         """The greedy BatchBALD batch, best first."""
-        lp = mc_log_probs(ctx, self.mc_samples, self.consistent)
+        lp = sample_log_probs(ctx, self.source, self.mc_samples, self.consistent)
         index, gain, bald = batchbald(
             lp, n, ctx.tiebreak, ctx.acquisition, self.max_configs, self.config_samples
         )

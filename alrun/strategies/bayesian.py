@@ -1,8 +1,9 @@
-"""MC-dropout strategies: a score of T stochastic passes ``[T, N, C]`` per candidate.
+"""MC strategies: a score of T samples ``[T, N, C]`` per candidate (MC-dropout passes or ensemble members).
 
 Each class is the ``_target_`` of one ``configs/strategy/*.yaml``; the scores themselves are the pure
-functions of :mod:`alrun.strategies.scores`. The samples come from :func:`~alrun.strategies.mc.mc_log_probs`
-(shared by every strategy of one query that asks for the same ``mc_samples`` and ``consistent``).
+functions of :mod:`alrun.strategies.scores`. The samples come from
+:func:`~alrun.strategies.samples.sample_log_probs` (``strategy.source``), shared by every strategy of one
+query that asks for the same ones.
 """
 
 from __future__ import annotations
@@ -15,30 +16,33 @@ from torch import nn
 from alrun.config.checks import check_bool, check_int
 from alrun.strategies import scores
 from alrun.strategies.base import QueryContext, ScoreAcquisition
-from alrun.strategies.mc import mc_log_probs, require_dropout
+from alrun.strategies.samples import check_source, require_samples, sample_log_probs
 
 
 class MCAcquisition(ScoreAcquisition):
-    """A score of ``mc_samples`` MC-dropout passes (dropout on only while the pool is scored).
+    """A score of T samples: ``mc_samples`` MC-dropout passes (dropout on only while the pool is
+    scored) or the members of an ensemble.
 
     Args:
-        mc_samples: T, the number of stochastic forward passes.
+        mc_samples: T, the number of stochastic forward passes (``source=dropout``).
         consistent: one dropout mask per pass shared by every candidate (see :mod:`~alrun.strategies.mc`).
+        source: ``auto``, ``dropout`` or ``members`` (see :mod:`~alrun.strategies.samples`).
     """
 
     min_score = 0.0  # BALD is clamped at 0; entropies, variation ratios and deviations are >= 0
 
-    def __init__(self, mc_samples: int = 20, consistent: bool = False) -> None:
+    def __init__(self, mc_samples: int = 20, consistent: bool = False, source: str = "auto") -> None:
         self.mc_samples = check_int("strategy.mc_samples", mc_samples, 1)
         self.consistent = check_bool("strategy.consistent", consistent)
+        self.source = check_source(source)
 
     def check(self, net: nn.Module, name: str | None = None) -> None:
-        """Refuse a net without dropout layers."""
-        require_dropout(net, name or self.name, self.consistent)
+        """Refuse a net that cannot give the samples (no dropout layers, or no members)."""
+        require_samples(net, self.source, name or self.name, self.consistent)
 
     def score(self, ctx: QueryContext) -> torch.Tensor:
         """The MC score of every candidate."""
-        return self.mc_score(mc_log_probs(ctx, self.mc_samples, self.consistent))
+        return self.mc_score(sample_log_probs(ctx, self.source, self.mc_samples, self.consistent))
 
     @abstractmethod
     def mc_score(self, log_probs: torch.Tensor) -> torch.Tensor:

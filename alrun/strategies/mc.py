@@ -51,16 +51,22 @@ def require_dropout(net: nn.Module, strategy: str | None = None, consistent: boo
         )
 
 
-def mc_log_probs(ctx: QueryContext, samples: int, consistent: bool = False) -> torch.Tensor:
+def mc_log_probs(
+    ctx: QueryContext, samples: int, consistent: bool = False, x: torch.Tensor | None = None
+) -> torch.Tensor:
     """``[T, N, C]`` float64 log-probabilities of ``samples`` MC-dropout passes, on the CPU.
 
     Cached in the query's context, so strategies asking for the same ``(T, consistent)`` share them.
+    With ``x``, those inputs are scored instead of the candidates (not cached); with consistent masks
+    they see the same sub-networks as the candidates (EPIG's targets).
     """
+    if x is not None:
+        return _sample(ctx, samples, consistent, x)
     key = f"mc_log_probs/T={samples}/consistent={consistent}"
-    return ctx.cached(key, lambda: _sample(ctx, samples, consistent))
+    return ctx.cached(key, lambda: _sample(ctx, samples, consistent, None))
 
 
-def _sample(ctx: QueryContext, samples: int, consistent: bool) -> torch.Tensor:
+def _sample(ctx: QueryContext, samples: int, consistent: bool, x: torch.Tensor | None) -> torch.Tensor:
     require_dropout(ctx.net, consistent=consistent)
     layers = dropout_layers(ctx.net)
     active = _consistent_masks if consistent else _independent_masks
@@ -68,7 +74,7 @@ def _sample(ctx: QueryContext, samples: int, consistent: bool) -> torch.Tensor:
     with torch.inference_mode():
         for t in range(samples):
             with active(layers, ctx.mc_seed, t, ctx.x.device):
-                parts = [ctx.net(c).double().log_softmax(dim=-1).cpu() for c in ctx.chunks()]
+                parts = [ctx.net(c).double().log_softmax(dim=-1).cpu() for c in ctx.chunks(x)]
             out.append(torch.cat(parts) if parts else torch.empty(0, 0, dtype=torch.float64))
     return torch.stack(out)
 

@@ -79,3 +79,36 @@ def mean_std(log_probs: torch.Tensor) -> torch.Tensor:
     p = log_probs.exp()
     var = (p - p.mean(dim=0)).square().mean(dim=0)
     return var.sqrt().mean(dim=-1)
+
+
+# ---- committee scores: the T samples (dropout passes or ensemble members) as a committee --------
+
+
+def vote_entropy(log_probs: torch.Tensor) -> torch.Tensor:
+    """Vote entropy ``-sum_c (V_c/T) log (V_c/T)``, ``V_c`` = members whose most probable class is c.
+
+    Hard votes (Engelson & Dagan 1996; modAL's ``vote_entropy``, scikit-activeml's ``vote_entropy``):
+    a member's vote is its first most probable class; nats, not normalised by ``log T``.
+    """
+    _check_mc(log_probs)
+    t, n, c = log_probs.shape
+    votes = log_probs.argmax(dim=-1).T  # [N, T]
+    counts = torch.zeros(n, c, dtype=torch.float64).scatter_add_(
+        1, votes, torch.ones(n, t, dtype=torch.float64)
+    )
+    share = counts / t
+    return -torch.special.xlogy(share, share).sum(dim=-1) + 0.0
+
+
+def kl_to_mean(log_probs: torch.Tensor) -> torch.Tensor:
+    """Consensus KL ``(1/T) sum_t KL(p_t || p̄)`` (McCallum & Nigam 1998), clamped at 0.
+
+    scikit-activeml's ``average_kl_divergence``; modAL's ``KL_max_disagreement`` takes the maximum over
+    members instead of the mean. Mathematically it equals :func:`bald` (both are ``H(p̄) - mean_t H(p_t)``);
+    here it is summed as KL terms, ``0 * log(0 / p̄) = 0``.
+    """
+    mean = mean_log_probs(log_probs)
+    terms = torch.where(
+        log_probs > -math.inf, log_probs.exp() * (log_probs - mean), torch.zeros_like(log_probs)
+    )
+    return terms.sum(dim=-1).mean(dim=0).clamp_min(0.0)

@@ -6,14 +6,17 @@ only the order of the float64 sums differs)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torchmetrics.functional.classification import multiclass_accuracy
 
-from alrun import collectives
 from alrun.data.tensors import ChunkBatches, TensorData
+from alrun.training.metrics import NAMES, SplitMetrics
+
+METRICS: tuple[str, ...] = ("acc", "loss", *NAMES)
 
 
 def batch_metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,7 +28,8 @@ def batch_metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
 def evaluate(
     logits: Callable[[torch.Tensor], torch.Tensor], data: TensorData, chunk_size: int
 ) -> dict[str, float]:
-    """Accuracy and cross-entropy of ``logits`` over ``data``, in chunks, weighted by chunk size.
+    """Accuracy, cross-entropy, balanced accuracy, macro-F1 and ECE of ``logits`` over ``data``, in
+    chunks (accuracy and loss weighted by chunk size; the others from :class:`SplitMetrics`).
 
     Args:
         logits: the model's forward pass (already in eval mode, on ``data``'s device).
@@ -33,13 +37,24 @@ def evaluate(
         chunk_size: items per forward pass.
     """
     if len(data) == 0:
-        return {"acc": float("nan"), "loss": float("nan")}
-    sums = torch.zeros(2, dtype=torch.float64, device=data.x.device)
-    k, me = collectives.world(), collectives.rank()
+        return dict.fromkeys(METRICS, math.nan)
+    acc_sum = torch.zeros((), dtype=torch.float64, device=data.x.device)
+    loss_sum = torch.zeros_like(acc_sum)
+    split: SplitMetrics | None = None
     with torch.inference_mode():
-        for i, (x, y) in enumerate(ChunkBatches(data.x, data.y, chunk_size)):
-            if i % k == me:
-                acc, loss = batch_metrics(logits(x), y)
-                sums += torch.stack([acc.double(), loss.double()]) * len(y)
-    acc_sum, loss_sum = collectives.all_sum(sums).tolist()
-    return {"acc": acc_sum / len(data), "loss": loss_sum / len(data)}
+        for x, y in ChunkBatches(data.x, data.y, chunk_size):
+            out = logits(x)
+            acc, loss = batch_metrics(out, y)
+            acc_sum += acc.double() * len(y)
+            loss_sum += loss.double() * len(y)
+            split = split or SplitMetrics(out.shape[-1], out.device)
+            split.update(out, y)
+    assert split is not None
+    return {"acc": acc_sum.item() / len(data), "loss": loss_sum.item() / len(data)} | split.compute()
+
+
+def predict(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """``[N]`` predicted classes of ``x`` (the net in eval mode, on ``x``'s device), on the CPU, in chunks."""
+    with torch.inference_mode():
+        parts = [net(x[i : i + chunk_size]).argmax(dim=-1).cpu() for i in range(0, len(x), chunk_size)]
+    return torch.cat(parts) if parts else torch.empty(0, dtype=torch.long)

@@ -80,6 +80,11 @@ FEATURES: tuple[Feature, ...] = (
         "is Lightning's",
     ),
     Feature(
+        "`scheduler=cosine` / `step` / `onecycle`",
+        "both",
+        "built afresh each fit by `configure_optimizers`; stepped where Lightning steps it",
+    ),
+    Feature(
         "callbacks with fit-, epoch- and validation-level hooks only",
         "both",
         "`EarlyStopping`, `BestWeights`, `ModelSummary`: their hooks run after every real epoch, "

@@ -73,4 +73,9 @@ def check_fit(cfg: DictConfig, run_dir: Path | None = None) -> FitPath:
     check_monitors(cast(Any, trainer).callbacks, int(cfg.val_size))
     path = choose(trainer, str(cfg.fit_mode))
     check_launcher(path.ranks)
+    if path.ranks > 1 and cfg.get("stopping"):
+        raise ConfigError(
+            f"stopping={list(cfg.stopping)} is not supported with trainer.devices={path.ranks} (each rank "
+            "would judge the rules on its own); drop the stopping rules or use one device"
+        )
     return path

@@ -115,7 +115,7 @@ class TrainerFactory:
         """A new Trainer for round ``round_``, with new callbacks."""
         accelerator = str(self.settings.get("accelerator", "auto"))
         if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-            raise ConfigError(NO_GPU)
+            raise ConfigError(f"trainer.accelerator={accelerator}: {NO_GPU}")
         callbacks = [*self.callbacks(), *self.extra()]
         kwargs: dict[str, Any] = {"callbacks": callbacks}
         if self.run_dir is not None and "default_root_dir" not in self.settings:

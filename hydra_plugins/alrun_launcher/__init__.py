@@ -1,7 +1,11 @@
 """Hydra takes launcher plugins only from classes defined in the ``hydra_plugins`` namespace; alrun's
-launcher is written in ``alrun.run.sweep`` and named here."""
+launchers are written in ``alrun.run`` and named here."""
 
-from alrun.run import sweep
+from alrun.run import slurm, sweep
+
+
+class SlurmLauncher(slurm.SlurmLauncher):
+    """``hydra/launcher=slurm``: see :class:`alrun.run.slurm.SlurmLauncher`."""
 
 
 class JoblibLauncher(sweep.JoblibLauncher):
