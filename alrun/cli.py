@@ -28,6 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 from alrun import cli_early
 from alrun.config.checks import unknown_key, validate
 from alrun.errors import ConfigError, RunFailed, UserError
+from alrun.launched import is_child
 from alrun.run import guard as folder_guard
 from alrun.run.records import record_failure
 from alrun.run.safety import (
@@ -87,15 +88,19 @@ def _task(cfg: DictConfig) -> float:
     guard = None
     try:
         # a single run's folder was locked before Hydra wrote into it; a sweep job locks it now
-        guard = folder_guard.take(run_dir) or folder_guard.RunFolderGuard.open(run_dir, record=False)
+        if not is_child():  # a launched rank writes nothing: rank 0 holds the folder
+            guard = folder_guard.take(run_dir) or folder_guard.RunFolderGuard.open(run_dir, record=False)
         maybe_die("startup", 3)
         check_config(cfg)
         from alrun.training.preflight import check_fit  # heavy imports only once a run really starts
 
-        check_fit(cfg, run_dir)  # Trainer, callbacks, fit path: refused before anything is written
+        path = check_fit(cfg, run_dir)  # Trainer, callbacks, fit path: refused before anything is written
+        if path.ranks > 1 and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise ConfigError(f"trainer.devices={path.ranks} runs one experiment at a time; drop -m")
         from alrun.run.experiment import run_experiment
 
-        return run_experiment(cfg, run_dir, started=guard.commit)
+        started = guard.commit if guard is not None else None
+        return run_experiment(cfg, run_dir, started, sys.argv[1:])  # for the ranks a run launches
     except BaseException as exc:
         stopped(exc, cfg, run_dir, guard)
         raise
@@ -255,7 +260,8 @@ def main() -> None:
     FULL_ERROR[0] = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, to be printed as one line
     try:
-        sys.argv = sys.argv[:1] + resume_argv(sys.argv[1:])
+        if not is_child():  # a launched rank gets rank 0's overrides, resume's included
+            sys.argv = sys.argv[:1] + resume_argv(sys.argv[1:])
         maybe_die("startup", 1)
         if answer_early(sys.argv[1:]):
             return

@@ -46,6 +46,13 @@ def test_startup_benchmark_runs():
 
 
 @pytest.mark.slow
+def test_ddp_benchmark_two_ranks_score_as_one_process():
+    out = run("bench_ddp.py", "--tiny")
+    assert "two-rank scores and query equal one process's: True" in out
+    assert sum(line.startswith(("| 1 process", "| 2 ranks")) for line in out.splitlines()) == 3
+
+
+@pytest.mark.slow
 def test_ensemble_benchmark_runs():
     out = run("bench_ensemble.py", "--tiny", "--threads", "1")
     assert "| digits MLP 64-64 | 100 |" in out and out.rstrip().endswith("x |")

@@ -47,12 +47,13 @@ def check_trainer(trainer_factory: Any, option: str) -> None:
     """Build the Lightning Trainer (the gpu option only where CUDA exists)."""
     import lightning.pytorch as pl
 
-    if option == "gpu" and not torch.cuda.is_available():
-        pytest.skip("trainer=gpu needs a CUDA GPU")
+    if option in ("gpu", "ddp") and torch.cuda.device_count() < (2 if option == "ddp" else 1):
+        pytest.skip(f"trainer={option} needs CUDA GPUs")
     trainer = trainer_factory()
     assert isinstance(trainer, pl.Trainer) and trainer.max_epochs == 2  # experiment=smoke's setting
     cuda = "CUDAAccelerator"
-    expected = {"cpu": "CPUAccelerator", "gpu": cuda, "auto": cuda if torch.cuda.is_available() else None}
+    auto = cuda if torch.cuda.is_available() else None
+    expected = {"cpu": "CPUAccelerator", "gpu": cuda, "auto": auto, "ddp": cuda, "ddp_cpu": "CPUAccelerator"}
     assert expected.get(option) in (None, type(trainer.accelerator).__name__)
 
 
@@ -73,7 +74,7 @@ def test_every_option_instantiates(make_cfg, dataset_overrides, group, option):
     overrides = dataset_overrides(option) if group == "dataset" else [f"{group}={option}"]
     cfg = make_cfg(*overrides)
     validate(cfg)
-    if not (option == "gpu" and not torch.cuda.is_available()):
+    if not (option in ("gpu", "ddp") and not torch.cuda.is_available()):
         preflight(cfg)  # the validation phase refuses no shipped option
     obj = instantiate(cfg[group])
     if group == "model":

@@ -82,7 +82,12 @@ REFUSED = [
         "trainer.limit_test_batches / limit_predict_batches is not supported",
     ),
     (["+trainer.inference_mode=false"], "trainer.inference_mode is not supported"),
-    (["trainer.devices=2"], "use trainer.devices=1"),
+    (["trainer.devices=2", "+trainer.strategy=ddp_spawn"], "trainer.strategy (other than ddp) is not"),
+    (["+trainer.strategy=ddp_spawn"], "use strategy=ddp"),  # one spawned child would lose the round's state
+    (["trainer.devices=2", "+trainer.strategy=fsdp"], "trainer: The strategy `fsdp` requires a GPU"),
+    (["trainer.devices=2", "+trainer.strategy=ddp_fork"], "trainer.strategy (other than ddp) is not"),
+    (["trainer=ddp_cpu", "+trainer.num_nodes=2"], "use num_nodes=1"),
+    (["trainer=ddp_cpu", "fit_mode=fast"], "fit_mode=fast cannot serve trainer.devices"),
     (["epoch_samples=0"], "epoch_samples=0 is out of range"),
     (
         ["weight_decay_groups=[{params:[head.weight],weight_decay:-1}]"],

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from alrun import collectives
 from alrun.active.pool import ActivePool, QueryRecord, initial_indices, subset_to_candidates
 from alrun.run.safety import maybe_die
 from alrun.seeding import Streams
@@ -45,7 +46,7 @@ class Querying:
             labelled_x=self.train_pool.to(self.inference_device).labelled_data().x,
             mc_seed=self.streams.entropy("mc_dropout", self.round),
         )
-        picked = self.acquisition.select(ctx, n)
+        picked = collectives.from_rank_zero(self.acquisition.select(ctx, n))  # one query, every rank
         index = picked.index if scored is None else subset_to_candidates(picked.index, scored)
         return Selection(index, picked.score, picked.pool_score, n_scored=len(ctx))
 

@@ -45,6 +45,9 @@ class ShuffledBatches:
         epoch_samples: ``None`` for ordinary epochs (a fresh permutation of the items); ``K`` for
             fixed-length epochs of ``K`` items drawn uniformly **with replacement** (BatchBALD's
             training loop: the same number of steps per epoch whatever the number of labels).
+        shard: ``(rank, ranks)``: under data-parallel training every rank draws the same epoch and
+            takes rows ``rank, rank + ranks, ...`` of each mini-batch (a mini-batch with fewer rows
+            than ranks gives a rank without a row of its own the row ``rank % rows``).
     """
 
     def __init__(
@@ -54,8 +57,10 @@ class ShuffledBatches:
         batch_size: int,
         generator: torch.Generator,
         epoch_samples: int | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.x, self.y = x, y
+        self.shard = shard
         self.batch_size = batch_size
         self.generator = generator
         self.epoch_samples = epoch_samples
@@ -81,7 +86,16 @@ class ShuffledBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         xs, ys = self.epoch()
+        me, ranks = self.shard
         for part in epoch_slices(len(ys), self.batch_size):
+            if ranks > 1:
+                end = min(part.stop, len(ys))
+                n = end - part.start
+                part = (
+                    slice(part.start + me, end, ranks)
+                    if me < n
+                    else slice(part.start + me % n, part.start + me % n + 1)
+                )
             yield xs[part], ys[part]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 import alrun
-from alrun.active.loop import Plan, RunObserver, run_loop
+from alrun.active.loop import Plan, RunObserver
 from alrun.active.pool import ActivePool
 from alrun.active.stopping import Stopping
 from alrun.active.strategy import Strategy
@@ -37,6 +37,7 @@ from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.logbook import RunLogger
 from alrun.run.loggers import logger_settings
+from alrun.run.ranks import rank_observers, run_on_ranks, start_ranks
 from alrun.run.records import RunFolder
 from alrun.run.safety import maybe_die
 from alrun.run.summary import RunSummary
@@ -178,7 +179,9 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
     state = state or RunState(config=resolved(cfg), strategy={})
     folder = RunFolder(
         run_dir,
-        run_meta(cfg) | {"threads": n_threads, "fit_path": fit_path.name, "fit_path_reason": fit_path.reason},
+        run_meta(cfg)
+        | {"threads": n_threads, "fit_path": fit_path.name, "fit_path_reason": fit_path.reason}
+        | {"ranks": fit_path.ranks},
     )
     if state.rounds_done:
         check_same_data(cfg, run_dir, state, digest)
@@ -240,7 +243,12 @@ def prepare_state(cfg: DictConfig, run_dir: Path) -> RunState:
     return state
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] | None = None) -> float:
+def run_experiment(
+    cfg: DictConfig,
+    run_dir: Path,
+    started: Callable[[], None] | None = None,
+    overrides: Sequence[str] | None = None,
+) -> float:
     """Build and run (or resume) the experiment; returns the final test accuracy (for sweepers).
 
     Args:
@@ -248,6 +256,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] |
         run_dir: the run folder.
         started: called once everything is built and checked, just before the run starts writing its
             files (the CLI's guard of the run folder: a command refused before then leaves no trace).
+        overrides: the command's arguments, for the ranks a several-device run launches
+            (:mod:`alrun.run.ranks`); ``None`` refuses such a run.
     """
     start = perf_counter()
     quiet_lightning()
@@ -266,11 +276,17 @@ def run_experiment(cfg: DictConfig, run_dir: Path, started: Callable[[], None] |
         torch.set_num_threads(exp.threads)
         console.print(f"fit path: {exp.fit_path.name} ({exp.fit_path.reason})", soft_wrap=True)
         maybe_die("startup", 4)
-        if started is not None:
-            started()
+        group = start_ranks(cfg, run_dir, exp.fit_path.ranks, overrides) if exp.fit_path.ranks > 1 else None
+        try:
+            if started is not None:
+                started()
+        except BaseException:
+            if group is not None:
+                group.close(ok=False)
+            raise
         summary = RunSummary(cfg.budget, state.rows)
-        observers = [*exp.observers, summary]
-        row = run_loop(exp.strategy, exp.make_trainer, exp.plan, observers, state.rounds_done, exp.stopping)
+        observers = rank_observers([*exp.observers, summary], group)
+        row = run_on_ranks(exp, observers, state.rounds_done, group)
     finally:
         torch.set_num_threads(before)  # a sweep's next job starts from the same setting
     console.print(summary.line(run_dir, perf_counter() - start), soft_wrap=True)

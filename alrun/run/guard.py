@@ -27,6 +27,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from alrun.errors import UserError
+from alrun.launched import is_child
 from alrun.run.atomic import remove_stale_temps
 from alrun.run.safety import maybe_die
 
@@ -202,7 +203,10 @@ class RunFolderCallback(Callback):
     """Hydra callback: lock the run folder, recording what is there, before Hydra writes into it."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Open the guard of ``hydra.run.dir`` (the same path Hydra is about to create)."""
+        """Open the guard of ``hydra.run.dir`` (the same path Hydra is about to create); a rank
+        launched by rank 0 (:mod:`alrun.run.launch`) works in rank 0's folder, unguarded."""
+        if is_child():
+            return
         folder = absolute(Path(str(config.hydra.run.dir)))
         subdir = config.hydra.output_subdir
         try:

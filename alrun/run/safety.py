@@ -12,6 +12,7 @@ composes, once the folder is locked, before the validation phase, once the run i
 can interrupt a run at an exact place and check that resuming gives the same result as never
 stopping. ``<point>@<n>:int`` sends SIGINT instead (a Ctrl-C at that exact place),
 ``<point>@<n>:term`` SIGTERM, ``<point>@<n>:stop`` SIGSTOP (the process waits there for SIGCONT).
+In a run on several ranks, ``ALRUN_FAULT_RANK=<r>`` limits the fault to rank ``r``.
 Unset, it costs one dict lookup.
 """
 
@@ -95,6 +96,9 @@ def deferred_interrupt() -> Iterator[None]:
 def fault_point(point: str, count: int, action: str = "") -> bool:
     """Whether ``ALRUN_FAULT`` asks for ``action`` (``""`` = die) at ``point`` on its ``count``-th visit."""
     spec = os.environ.get("ALRUN_FAULT")
+    only = os.environ.get("ALRUN_FAULT_RANK")  # several ranks: the fault of this rank only
+    if only is not None and only != os.environ.get("ALRUN_RANK", "0"):
+        return False
     return bool(spec) and spec == f"{point}@{count}" + (f":{action}" if action else "")
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from alrun import collectives
 from alrun.strategies.select import top_n
 
 
@@ -77,9 +78,26 @@ class QueryContext:
         return self.cached("log_probs", self._log_probs)
 
     def _log_probs(self) -> torch.Tensor:
+        if len(self) == 0:
+            return torch.empty(0, 0, dtype=torch.float64)
         with torch.inference_mode():
-            parts = [self.net(c).double().log_softmax(dim=-1).cpu() for c in self.chunks()]
-        return torch.cat(parts) if parts else torch.empty(0, 0, dtype=torch.float64)
+            return self.map_chunks(lambda c: self.net(c).double().log_softmax(dim=-1).cpu())
+
+    def _chunk(self, start: int) -> torch.Tensor:
+        end = start + self.chunk_size
+        return self.x[start:end] if self.rows is None else self.x[self.rows[start:end]]
+
+    def map_chunks(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``fn`` over the candidates' chunks, concatenated in pool order (on the CPU). Under several
+        ranks each rank computes every k-th chunk and the outputs are gathered, so every rank gets
+        what one process computes, chunk by chunk the same arithmetic, at about 1/k of the cost."""
+        starts = range(0, len(self), self.chunk_size)
+        k, me = collectives.world(), collectives.rank()
+        parts = [fn(self._chunk(s)) for i, s in enumerate(starts) if i % k == me]
+        if k == 1:
+            return torch.cat(parts)
+        sizes = [min(self.chunk_size, len(self) - s) for s in starts]
+        return collectives.gather_chunks(parts, sizes)
 
 
 class Acquisition(ABC):

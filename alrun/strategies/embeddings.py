@@ -76,16 +76,19 @@ def _residual(probs: torch.Tensor) -> torch.Tensor:
 
 
 def _candidate_pass(ctx: QueryContext) -> torch.Tensor:
-    feats, log_probs = [], []
+    """Features and log-probabilities in one pass over the candidates (sharded across ranks)."""
+    width = _empty_features(ctx, ctx.x).shape[1]
+    if len(ctx) == 0:
+        return _empty_features(ctx, ctx.x)
+
+    def both(chunk: torch.Tensor) -> torch.Tensor:
+        h, logits = features_and_logits(ctx.net, chunk)
+        return torch.cat([h.float().double(), logits.double().log_softmax(dim=-1)], dim=1).cpu()
+
     with torch.inference_mode():
-        for chunk in ctx.chunks():
-            h, logits = features_and_logits(ctx.net, chunk)
-            feats.append(h.float().cpu())
-            log_probs.append(logits.double().log_softmax(dim=-1).cpu())
-        if not feats:
-            return _empty_features(ctx, ctx.x)
-        ctx.cached("log_probs", lambda: torch.cat(log_probs))
-        return torch.cat(feats)
+        joined = ctx.map_chunks(both)
+    ctx.cached("log_probs", lambda: joined[:, width:].contiguous())
+    return joined[:, :width].float()
 
 
 def _labelled_pass(ctx: QueryContext) -> torch.Tensor:

@@ -24,6 +24,7 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
+from alrun import collectives
 from alrun.config.checks import check_int
 from alrun.data.tensors import ShuffledBatches, TensorData
 from alrun.errors import ConfigError, RunFailed
@@ -131,7 +132,8 @@ class Fitting:
 
     def train_batches(self, data: TensorData, generator: torch.Generator) -> ShuffledBatches:
         """The epoch draws of this fit (both paths read the same object)."""
-        self._batches = ShuffledBatches(data.x, data.y, self.batch_size, generator, self.epoch_samples)
+        shard = (collectives.rank(), collectives.world())
+        self._batches = ShuffledBatches(data.x, data.y, self.batch_size, generator, self.epoch_samples, shard)
         return self._batches
 
     def begin(self, seed: int, device: torch.device) -> None:
@@ -170,9 +172,11 @@ class Fitting:
         """End a real epoch: its mean loss into ``trainer.callback_metrics["train/loss"]``, and a
         :class:`RunFailed` when it is not finite."""
         loss = math.nan
-        if self._losses:
+        if self._losses:  # under several ranks: the mean over all ranks' items
             sizes = torch.tensor(self._sizes, dtype=torch.float64, device=self._losses[0].device)
-            loss = float(torch.stack(self._losses).double().dot(sizes) / sizes.sum())
+            total = torch.stack([torch.stack(self._losses).double().dot(sizes), sizes.sum()])
+            total = collectives.all_sum(total)
+            loss = float(total[0] / total[1])
         self._losses, self._sizes = [], []
         self._epochs += 1
         if not math.isfinite(loss):

@@ -1,4 +1,8 @@
-"""Chunked inference outside the Trainer: evaluation metrics under ``inference_mode``."""
+"""Chunked inference outside the Trainer: evaluation metrics under ``inference_mode``.
+
+Under several ranks each rank evaluates every k-th chunk and the sums are added up across ranks, so
+every rank gets the metrics of the whole split (each chunk the same arithmetic as in one process;
+only the order of the float64 sums differs)."""
 
 from __future__ import annotations
 

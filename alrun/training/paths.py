@@ -17,6 +17,7 @@ from typing import Any, cast
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.profilers import PassThroughProfiler
+from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from alrun.errors import ConfigError
@@ -72,7 +73,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("trainer.num_sanity_val_steps", "both", "Lightning's sanity check runs before either path"),
     Feature("trainer.accelerator / default_root_dir / barebones / plugins", "both", "the Trainer's own"),
     Feature("trainer.enable_model_summary / enable_autolog_hparams / model_registry", "both", "fit-level"),
-    Feature("trainer.use_distributed_sampler / sync_batchnorm", "both", "no effect on one device"),
+    Feature(
+        "trainer.use_distributed_sampler / sync_batchnorm",
+        "both",
+        "no effect on one device; under DDP alrun shards the mini-batches itself, and `sync_batchnorm` "
+        "is Lightning's",
+    ),
     Feature(
         "`scheduler=cosine` / `step` / `onecycle`",
         "both",
@@ -131,12 +137,39 @@ FEATURES: tuple[Feature, ...] = (
         lambda t: not t.test_loop.inference_mode,
     ),
     Feature(
-        "trainer.devices / num_nodes / strategy",
+        "trainer.strategy (other than ddp)",
         "refused",
-        "alrun fits each round in one process on one device; use trainer.devices=1",
-        lambda t: t.world_size > 1,
+        "alrun serves several devices through `trainer=ddp` / `trainer=ddp_cpu` (`ddp_spawn` would fit "
+        "each round in a child process and lose its state); use strategy=ddp",
+        lambda t: unserved_strategy(t.strategy),
+    ),
+    Feature(
+        "trainer.num_nodes",
+        "refused",
+        "alrun launches the ranks of one machine only; use num_nodes=1",
+        lambda t: t.num_nodes > 1,
+    ),
+    _loop(
+        "trainer.devices (several, strategy=ddp)",
+        "data-parallel: each rank trains on its shard of every mini-batch, Lightning's DDP averages "
+        "the gradients",
+        lambda t: ranks_of(t) > 1,
     ),
 )
+
+
+def ranks_of(trainer: Any) -> int:
+    """The processes a Trainer asks for: its devices on each of its nodes (not ``world_size``, which
+    an outside cluster environment such as Slurm's may set to something else)."""
+    return int(trainer.num_devices) * int(trainer.num_nodes)
+
+
+def unserved_strategy(strategy: Any) -> bool:
+    """Whether alrun cannot run a fit under this Lightning strategy: anything but one device or
+    DDP with ranks alrun launched itself (``ddp``; not ``ddp_spawn``, ``ddp_fork``, FSDP, DeepSpeed)."""
+    if isinstance(strategy, SingleDeviceStrategy):
+        return False
+    return not (type(strategy) is DDPStrategy and getattr(strategy, "_start_method", None) == "popen")
 
 
 @dataclass(frozen=True)
@@ -145,6 +178,7 @@ class FitPath:
 
     name: str
     reason: str
+    ranks: int = 1
 
 
 def _first_setting(feature: Feature) -> str:
@@ -188,6 +222,9 @@ def choose(
     if fit_mode not in FIT_MODES:
         raise ConfigError(f"fit_mode={fit_mode!r} is not allowed (choose from: {', '.join(FIT_MODES)})")
     check_served(trainer)
+    ranks = ranks_of(trainer)
+    if ranks > 1 and fit_mode == "lightning":
+        return FitPath("lightning", "fit_mode=lightning: Lightning's loop under DDP", ranks)
     if fit_mode == "lightning":
         return FitPath("lightning", "fit_mode=lightning: Lightning's loop, one training_step per mini-batch")
     needs = lightning_needs(trainer, module, base)
@@ -196,7 +233,7 @@ def choose(
         raise ConfigError(f"fit_mode=fast cannot serve {setting} ({why}); use fit_mode=lightning (or auto)")
     if needs:
         setting, why = needs[0]
-        return FitPath("lightning", f"{setting} needs Lightning's per-step loop ({why})")
+        return FitPath("lightning", f"{setting} needs Lightning's per-step loop ({why})", ranks)
     if fit_mode == "fast":
         return FitPath("fast", "fit_mode=fast")
     return FitPath("fast", "nothing in this run needs Lightning's per-step loop")

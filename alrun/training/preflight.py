@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from alrun.config.checks import check_int
 from alrun.config.instantiation import instantiate_checked
 from alrun.errors import ConfigError
+from alrun.launched import check_launcher
 from alrun.training.callbacks import BestWeights
 from alrun.training.decay import parse_groups
 from alrun.training.paths import FitPath, choose
@@ -70,4 +71,11 @@ def check_fit(cfg: DictConfig, run_dir: Path | None = None) -> FitPath:
     check_recipe(cfg)
     trainer = TrainerFactory.from_config(cfg, run_dir)(0)
     check_monitors(cast(Any, trainer).callbacks, int(cfg.val_size))
-    return choose(trainer, str(cfg.fit_mode))
+    path = choose(trainer, str(cfg.fit_mode))
+    check_launcher(path.ranks)
+    if path.ranks > 1 and cfg.get("stopping"):
+        raise ConfigError(
+            f"stopping={list(cfg.stopping)} is not supported with trainer.devices={path.ranks} (each rank "
+            "would judge the rules on its own); drop the stopping rules or use one device"
+        )
+    return path

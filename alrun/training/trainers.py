@@ -127,7 +127,7 @@ class TrainerFactory:
             kwargs["logger"] = CSVLogger(self.run_dir, name="lightning_logs", version=f"round_{round_}")
         try:
             trainer = self.trainer(**kwargs)
-        except MisconfigurationException as exc:
+        except (MisconfigurationException, ValueError) as exc:  # Lightning refuses strategies with ValueError
             raise ConfigError(f"trainer: {' '.join(str(exc).split())}") from None
         for cb in trainer.checkpoint_callbacks:
             if isinstance(cb, ModelCheckpoint):
