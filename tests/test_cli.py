@@ -50,7 +50,7 @@ def test_help_lists_groups_and_options(tmp_path):
     for text in (
         "dataset: breast_cancer, csv, digits, fashion_mnist, iris, mnist, npz, python, synthetic, wine\n",
         "model: cnn, ensemble, logreg, mlp, resnet\n",
-        "trainer: auto, cpu, gpu\n",
+        "trainer: auto, cpu, ddp, ddp_cpu, gpu\n",
     ):
         assert text in out.stdout
     strategies = sorted(p.stem for p in (Path(config_dir()) / "strategy").glob("*.yaml"))
