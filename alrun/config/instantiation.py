@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from hydra._internal.utils import _locate
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig
@@ -108,6 +109,15 @@ def checked_calls(factory: Callable[..., Any], node: DictConfig, group: str) -> 
             raise user_code_error(exc, f"{group}: {target} raised") from exc
 
     return call
+
+
+def locate(target: str, what: str) -> Any:
+    """The object ``target`` names (Hydra's lookup, without the error line ``get_object`` logs); a
+    target that does not import is a :class:`UserCodeError` ``<what>: cannot import <target>: ...``."""
+    try:
+        return _locate(target)
+    except Exception as exc:
+        raise user_code_error(exc, f"{what}: cannot import {target}") from exc
 
 
 def settings_hint(node: DictConfig) -> str:

@@ -18,11 +18,10 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from alrun.config.checks import show
-from alrun.config.instantiation import user_code_error
+from alrun.config.instantiation import locate
 from alrun.errors import ConfigError
 
 CHECKED_TARGETS = ("alrun.", "torch.optim.", "lightning.pytorch.Trainer")
@@ -149,10 +148,7 @@ def check_settings(node: DictConfig | Mapping[str, Any], key: str) -> None:
     target = values.get("_target_")
     hints: dict[str, Any] = {}
     if isinstance(target, str) and target.startswith(CHECKED_TARGETS):
-        try:
-            hints = type_hints(get_object(target))
-        except Exception as exc:
-            raise user_code_error(exc, f"{key}: cannot import {target}") from exc
+        hints = type_hints(locate(target, key))
     for name, value in values.items():
         setting = f"{key}.{name!s}"
         if str(name).startswith("_"):

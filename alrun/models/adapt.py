@@ -21,11 +21,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from hydra._internal.utils import _locate  # get_object without its error log line
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from alrun.config.instantiation import instantiate_checked, user_code_error
+from alrun.config.instantiation import instantiate_checked, locate
 from alrun.errors import ConfigError
 from alrun.models.nets import Classifier
 
@@ -68,11 +67,7 @@ def dataset_kwargs(target: str, spec: dict[str, Any], values: dict[str, Any]) ->
     """The dataset's ``input_shape`` / ``n_classes`` for the constructor's parameters of those names;
     a value the config sets itself must agree with the dataset's."""
     try:
-        built_by = _locate(target)
-    except Exception as exc:  # the user's module does not import, or has no such name
-        raise user_code_error(exc, f"model: cannot import {target}") from exc
-    try:
-        params = inspect.signature(built_by).parameters
+        params = inspect.signature(locate(target, "model")).parameters
     except (TypeError, ValueError):  # no signature to read (a builtin): pass nothing
         return {}
     out = {}
