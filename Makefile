@@ -10,9 +10,12 @@ ARGS ?=
 BENCH_DIR ?= outputs/bench
 ANCHOR ?= benchmarks/anchor_digits.json
 RUNS ?= outputs
+REPRO_DIR ?= outputs/reproduce-mnist
+# strategy:budget, each run stopping 10+ labels past the top of Gal et al. (2017) Table 1's +-30 % window
+REPRO_RUNS ?= bald:200 var_ratio:150 mc_entropy:200 mean_std:290 random:330
 
 .DEFAULT_GOAL := help
-.PHONY: help install data run test test-full test-slurm lint format docs bench bench-anchor report clean
+.PHONY: help install data run test test-full test-slurm lint format docs bench bench-anchor report reproduce-mnist clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -67,6 +70,14 @@ bench: install ## Digits benchmark (4 strategies x 5 seeds) into outputs/bench, 
 
 bench-anchor: install ## Store the last `make bench` run as the new anchor (benchmarks/anchor_digits.json)
 	$(VENV)/bin/alrun-report $(BENCH_DIR) --write-anchor $(ANCHOR)
+
+# One torch thread per job, two jobs at a time; a sweep that is killed continues where it stopped
+# when the same command runs again (each job resumes its own run folder).
+reproduce-mnist: install data ## Gal et al. 2017 Table 1, 90 % column: 5 strategies x 3 seeds of experiment=gal2017_mnist (hours on 2 cores)
+	@for job in $(REPRO_RUNS); do s=$${job%%:*}; b=$${job##*:}; \
+	  OMP_NUM_THREADS=1 $(VENV)/bin/alrun -m experiment=gal2017_mnist strategy=$$s budget=$$b seed=0,1,2 threads=1 \
+	    progress=false hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=$(REPRO_DIR)/$$s || exit $$?; done
+	$(VENV)/bin/alrun-report $(REPRO_DIR) --target 0.9 --out $(REPRO_DIR)
 
 report: install ## Summarise runs (summary.md, curves.png): make report RUNS="outputs/multirun/<date>/<time>"
 	$(VENV)/bin/alrun-report $(RUNS)

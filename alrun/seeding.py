@@ -28,6 +28,7 @@ STREAMS = (
     "subsample",
     "stop_set",
     "bootstrap",
+    "eval_dropout",
 )
 
 

@@ -49,7 +49,7 @@ def test_help_lists_groups_and_options(tmp_path):
     assert out.returncode == 0
     for text in (
         "dataset: breast_cancer, csv, digits, fashion_mnist, iris, mnist, npz, python, synthetic, wine\n",
-        "model: cnn, ensemble, logreg, mlp, resnet\n",
+        "model: batchbald_cnn, cnn, ensemble, logreg, mlp, resnet\n",
         "trainer: auto, cpu, ddp, ddp_cpu, gpu\n",
     ):
         assert text in out.stdout

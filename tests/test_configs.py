@@ -26,7 +26,7 @@ def options(group: str) -> list[str]:
 
 # item shapes the model options are built for (shapes only: no data set is loaded)
 FLAT, IMAGE = (64,), (1, 28, 28)
-MODEL_SHAPES = {"cnn": IMAGE, "resnet": IMAGE}
+MODEL_SHAPES = {"cnn": IMAGE, "resnet": IMAGE, "batchbald_cnn": IMAGE}
 
 
 def check_model(net_factory: Any, option: str) -> None:
@@ -148,19 +148,6 @@ def test_digits_deeplay_settings(make_cfg):
     assert (cfg.budget, cfg.query_size, cfg.initial_size) == (180, 20, 20)
     assert list(cfg.model.hidden) == [64, 64] and cfg.trainer.max_epochs == 100
     assert cfg.batch_size == 32 and cfg.reset == "snapshot" and cfg.optimizer.lr == 1e-3
-
-
-def test_gal2017_mnist_settings(make_cfg):
-    cfg = make_cfg("experiment=gal2017_mnist", smoke=False)
-    assert cfg.dataset._target_ == "alrun.data.idx.mnist" and cfg.model._target_ == "alrun.models.nets.CNN"
-    assert (cfg.initial, cfg.initial_size, cfg.query_size, cfg.val_size) == ("balanced", 20, 10, 100)
-    assert cfg.initial_size + cfg.budget == 1000 and cfg.reset == "scratch"
-    assert (cfg.model.dropout_conv, cfg.model.dropout_dense, cfg.model.hidden) == (0.25, 0.5, 128)
-    text = (Path(CONFIG_DIR) / "experiment" / "gal2017_mnist.yaml").read_text()
-    assert "override /strategy" not in text  # the strategy is the user's choice
-    assert make_cfg("experiment=gal2017_mnist", "strategy=entropy", smoke=False).strategy._target_.endswith(
-        "Entropy"
-    )
 
 
 def test_deepalplus_mnist_settings(make_cfg):

@@ -7,8 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from alrun.data.tensors import ShuffledBatches
+from alrun.data.tensors import ShuffledBatches, TensorData
+from alrun.strategies.mc import dropout_layers, independent_masks
 from alrun.training.decay import param_groups, parse_groups
+from alrun.training.inference import evaluate, evaluate_mc
 
 
 def batches(epoch_samples: int | None, seed: int = 0) -> ShuffledBatches:
@@ -88,3 +90,60 @@ def test_bad_decay_groups_are_refused_in_one_line(spec, message):
 
     with pytest.raises(ConfigError, match=message):
         param_groups(Net(), parse_groups(spec), 10)
+
+
+class Dropped(nn.Module):
+    """Logits 3 * x[:, :2] through a dropout layer: deterministic with dropout off."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 3 * self.drop(x[:, :2])
+
+
+def split() -> TensorData:
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    return TensorData(x, (x[:, 1] > x[:, 0]).long(), torch.arange(50))
+
+
+def test_mc_averaged_evaluation_differs_from_the_deterministic_one_only_with_dropout_on():
+    data = split()
+    for p in (0.0, 0.5):
+        net = Dropped(p).eval()
+        plain, mc = evaluate(net, data, 16), evaluate_mc(net, data, 16, samples=8, seed=3)
+        assert evaluate_mc(net, data, 16, samples=0, seed=3) == plain | {"mc_samples": 0}
+        assert not net.drop.training  # back in eval mode
+        if p == 0.0:
+            assert mc == pytest.approx(plain | {"mc_samples": 8}, rel=1e-6)
+        else:
+            assert mc["loss"] != pytest.approx(plain["loss"], rel=1e-3)
+            assert mc == evaluate_mc(net, data, 16, samples=8, seed=3)  # seeded: the same masks again
+            assert mc != evaluate_mc(net, data, 16, samples=8, seed=4)
+
+
+def test_mc_averaged_evaluation_scores_the_mean_of_the_passes():
+    data, net = split(), Dropped(0.5).eval()
+    probs = []
+    for t in range(4):
+        with independent_masks(dropout_layers(net), 3, t, data.x.device), torch.no_grad():
+            probs.append(torch.cat([net(data.x[i : i + 16]).double().softmax(-1) for i in range(0, 50, 16)]))
+    mean = torch.stack(probs).mean(0)
+    expected = nn.functional.nll_loss(mean.log(), data.y).item()
+    assert evaluate_mc(net, data, 16, samples=4, seed=3)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_run_records_its_mc_test_samples(run_cfg):
+    plain, mc = run_cfg("model.dropout=0.5"), run_cfg("model.dropout=0.5", "eval_mc_samples=5", folder="mc")
+    assert {r["test/mc_samples"] for r in plain} == {0} and {r["test/mc_samples"] for r in mc} == {5}
+    assert [r["train/loss"] for r in plain] == [r["train/loss"] for r in mc]  # the same fits
+    assert [r["test/loss"] for r in plain] != [r["test/loss"] for r in mc]
+
+
+def test_mc_test_evaluation_needs_dropout(make_cfg, tmp_path):
+    from alrun.errors import ConfigError
+    from alrun.run.experiment import build
+
+    with pytest.raises(ConfigError, match=r"eval_mc_samples=5 needs a model with dropout"):
+        build(make_cfg("model.dropout=0", "eval_mc_samples=5"), tmp_path / "run")

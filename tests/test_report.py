@@ -198,3 +198,24 @@ def test_keys_that_do_not_change_results_are_one_list():
 
     hydra = yaml.safe_load((Path(config_dir()) / "hydra" / "default.yaml").read_text())
     assert set(hydra["job"]["config"]["override_dirname"]["exclude_keys"]) == NON_RESULT_KEYS
+
+
+def test_paper_offset_counts_labels_the_way_a_paper_does(tmp_path, capsys):
+    write_sweep(
+        tmp_path,
+        {"random": [[0.5, 0.6, 0.7, 0.8]] * 2, "margin": [[0.5, 0.9, 0.9, 0.9], [0.4, 0.8, 0.9, 1.0]]},
+    )
+    assert report(str(tmp_path), "--target", "0.9") == 0
+    plain = pd.read_csv(tmp_path / "summary.csv").set_index("strategy")
+    assert (plain.loc["margin", "labels_to_0.9_min"], plain.loc["margin", "labels_to_0.9_max"]) == (14, 18)
+    assert report(str(tmp_path), "--target", "0.9", "--paper-offset", "4") == 0
+    s = pd.read_csv(tmp_path / "summary.csv").set_index("strategy")
+    assert s.loc["margin", "labels_to_0.9_median"] == plain.loc["margin", "labels_to_0.9_median"] - 4 == 12
+    assert (s.loc["margin", "labels_to_0.9_min"], s.loc["margin", "label_offset"]) == (10, 4)
+    assert math.isinf(s.loc["random", "labels_to_0.9_median"])  # never reached stays never reached
+    runs = pd.read_csv(tmp_path / "runs.csv").set_index(["strategy", "seed"])
+    assert runs.loc[("margin", 1), "labels_to_0.9"] == 14
+    md = (tmp_path / "summary.md").read_text()
+    assert "labels to 0.9 (labels - 4)" in md and "minus 4 (--paper-offset)" in md
+    assert report(str(tmp_path), "--paper-offset", "-1") == 2
+    assert "--paper-offset -1 is not allowed" in capsys.readouterr().err

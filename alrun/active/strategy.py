@@ -29,7 +29,7 @@ from alrun.seeding import Streams
 from alrun.strategies import Acquisition
 from alrun.training.callbacks import RngScopeGuard
 from alrun.training.fitting import Fitting, OptimizerFactory
-from alrun.training.inference import batch_metrics, evaluate
+from alrun.training.inference import batch_metrics, check_mc_evaluation, evaluate, evaluate_mc
 from alrun.training.schedulers import Schedule
 
 
@@ -55,6 +55,8 @@ class Strategy(Querying, pl.LightningModule):
         scheduler: a learning-rate schedule for every fit, or ``None``.
         epoch_samples: fixed-length epochs of this many items drawn with replacement.
         weight_decay_groups: weight decay on named parameters (:mod:`alrun.training.decay`).
+        eval_mc_samples: test metrics of the mean of this many MC-dropout passes (stream
+            ``eval_dropout``); 0: one deterministic (dropout-off) pass.
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class Strategy(Querying, pl.LightningModule):
         scheduler: Schedule | None = None,
         epoch_samples: int | None = None,
         weight_decay_groups: Iterable[Any] = (),
+        eval_mc_samples: int = 0,
     ) -> None:
         super().__init__()
         self.fitting = Fitting(
@@ -85,6 +88,7 @@ class Strategy(Querying, pl.LightningModule):
         self.eval_batch_size, self.pool_subsample, self.round = eval_batch_size, pool_subsample, 0
         self.net = self.fitting.new_net(0)
         acquisition.check(self.net)
+        self.eval_mc_samples = check_mc_evaluation(self.net, eval_mc_samples)
         self.inference_device = torch.device("cpu")
         self.resume = ResumeState(self)
 
@@ -193,7 +197,9 @@ class Strategy(Querying, pl.LightningModule):
         """Test (and validation) metrics, computed outside the Trainer in large chunks."""
         self.to(self.inference_device).eval()
         self.test_data = self.test_data.to(self.inference_device)
-        out = {f"test/{k}": v for k, v in evaluate(self.net, self.test_data, self.eval_batch_size).items()}
+        seed = self.streams.entropy("eval_dropout", self.round)
+        test = evaluate_mc(self.net, self.test_data, self.eval_batch_size, self.eval_mc_samples, seed)
+        out: dict[str, float] = {f"test/{k}": v for k, v in test.items()}
         val = self.val_pool.labelled_data() if self.val_pool is not None else None
         if val is not None and len(val):
             out |= {

@@ -28,6 +28,7 @@ INTEGERS: dict[str, int] = {
     "val_size": 0,
     "batch_size": 1,
     "eval_batch_size": 1,
+    "eval_mc_samples": 0,
 }
 BOOLEANS: tuple[str, ...] = ("progress",)
 

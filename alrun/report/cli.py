@@ -2,6 +2,7 @@
 
     alrun-report outputs/multirun/2026-01-01/12-00-00          # a sweep (searched recursively)
     alrun-report RUN_A RUN_B --out report/ --target 0.9 0.95
+    alrun-report outputs/multirun/... --target 0.9 0.95 --paper-offset 10    # BatchBALD's count (labels - b)
     alrun-report outputs/multirun/... --metric test/macro_f1                 # any metrics.csv column
     alrun-report outputs/bench --check benchmarks/anchor_digits.json         # exit 1 on a regression
     alrun-report outputs/bench --write-anchor benchmarks/anchor_digits.json  # store a new anchor
@@ -50,6 +51,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the metrics.csv column for curves, AUBC, final value and targets (default test/acc; e.g. "
         "test/balanced_acc, test/macro_f1, test/ece, val/acc; lower is better for *loss and *ece)",
+    )
+    p.add_argument(
+        "--paper-offset",
+        type=int,
+        default=0,
+        metavar="N",
+        help="subtract N from the labels to each target, for a paper that counts otherwise (BatchBALD's "
+        "Table 1 counts the labels minus b: --paper-offset 10); default 0: every label, the initial set too",
     )
     p.add_argument("--check", type=Path, metavar="ANCHOR", help="compare with an anchor file (JSON)")
     p.add_argument("--write-anchor", type=Path, metavar="ANCHOR", help="write an anchor file from these runs")
@@ -132,13 +141,16 @@ def run(args: argparse.Namespace) -> int:
 
     targets = args.target or [0.9]
     check_targets(targets, args.metric)
+    if args.paper_offset < 0:
+        raise ReportError(f"--paper-offset {args.paper_offset} is not allowed (allowed: integers >= 0)")
     if args.metric != DEFAULT_METRIC and (args.check or args.write_anchor):
         raise ReportError(f"--check and --write-anchor compare {DEFAULT_METRIC}; drop --metric {args.metric}")
     anchor = gate.read_anchor(args.check) if args.check else None
     loaded = load_runs([p.resolve() for p in args.paths])
     check_metric(loaded, args.metric)
-    figures = run_figures(loaded.complete, figure_budgets(loaded.runs), targets, args.metric)
-    summary = summarise(figures, targets, args.metric)
+    budgets = figure_budgets(loaded.runs)
+    figures = run_figures(loaded.complete, budgets, targets, args.metric, args.paper_offset)
+    summary = summarise(figures, targets, args.metric, args.paper_offset)
     out = _out_dir(args)
     written = _write(out, loaded, figures, summary, targets, args.metric)
     show_report(summary, loaded.runs, out, targets, written)

@@ -67,7 +67,11 @@ def target_column(target: float) -> str:
 
 
 def run_figures(
-    rounds: pd.DataFrame, budgets: pd.Series, targets: list[float], metric: str = DEFAULT_METRIC
+    rounds: pd.DataFrame,
+    budgets: pd.Series,
+    targets: list[float],
+    metric: str = DEFAULT_METRIC,
+    offset: int = 0,
 ) -> pd.DataFrame:
     """One row per run: identity, seed, ``final_acc``, ``aubc`` and the labels to each target.
 
@@ -77,6 +81,8 @@ def run_figures(
             its AUBC is then taken over the labels it spent).
         targets: values of ``metric`` to reach.
         metric: the ``metrics.csv`` column the figures are of.
+        offset: subtracted from the labels to each target (``--paper-offset``: BatchBALD's Table 1
+            counts the labels minus one acquisition of b).
     """
     columns = ["path", *IDENTITY, "seed", *FIGURES, *map(target_column, targets)]
     if rounds.empty:
@@ -87,7 +93,7 @@ def run_figures(
         budget = budgets.get(path)
         row: dict[str, Any] = {k: run[k].iloc[0] for k in ("path", *IDENTITY, "seed")}
         row |= {"final_acc": y[-1], "aubc": aubc(x, y, None if pd.isna(budget) else float(budget))}
-        row |= {target_column(t): labels_to_target(x, y, t, lower) for t in targets}
+        row |= {target_column(t): labels_to_target(x, y, t, lower) - offset for t in targets}
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 
@@ -112,27 +118,31 @@ def _versus_baseline(group: pd.DataFrame, baseline: pd.DataFrame | None) -> dict
 
 
 def _group_row(
-    group: pd.DataFrame, baseline: pd.DataFrame | None, targets: list[float], metric: str
+    group: pd.DataFrame, baseline: pd.DataFrame | None, targets: list[float], metric: str, offset: int
 ) -> dict[str, Any]:
-    row: dict[str, Any] = {k: group[k].iloc[0] for k in IDENTITY} | {"metric": metric}
+    row: dict[str, Any] = {k: group[k].iloc[0] for k in IDENTITY} | {"metric": metric, "label_offset": offset}
     row |= {"n_seeds": len(group), "seeds": " ".join(str(s) for s in sorted(group["seed"].dropna()))}
     for fig in FIGURES:
         row |= {f"{fig}_mean": group[fig].mean(), f"{fig}_std": group[fig].std(ddof=1)}
     for t in targets:
         values = group[target_column(t)]
         row |= {f"{target_column(t)}_median": float(np.median(values))}
+        row |= {f"{target_column(t)}_{f}": float(getattr(values, f)()) for f in ("min", "max")}
         row |= {f"{target_column(t)}_reached": int(np.isfinite(values).sum())}
     return row | _versus_baseline(group, baseline)
 
 
-def summarise(figures: pd.DataFrame, targets: list[float], metric: str = DEFAULT_METRIC) -> pd.DataFrame:
-    """The summary table: one row per (dataset, model, setting, strategy), best AUBC first in each panel."""
+def summarise(
+    figures: pd.DataFrame, targets: list[float], metric: str = DEFAULT_METRIC, offset: int = 0
+) -> pd.DataFrame:
+    """The summary table: one row per (dataset, model, setting, strategy), best AUBC first in each panel
+    (``offset``: what :func:`run_figures` subtracted from the labels, recorded as ``label_offset``)."""
     rows = []
     for _, panel in figures.groupby(PANEL, sort=True):
         base = panel[panel["strategy"] == BASELINE]
         baseline = base if len(base) else None
         for _, group in panel.groupby("strategy", sort=True):
-            rows.append(_group_row(group, baseline, targets, metric))
+            rows.append(_group_row(group, baseline, targets, metric, offset))
     table = pd.DataFrame(rows)
     if table.empty:
         return table

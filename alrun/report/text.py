@@ -42,15 +42,22 @@ def metric_of(summary: pd.DataFrame) -> str:
     return str(summary["metric"].iloc[0]) if "metric" in summary and len(summary) else DEFAULT_METRIC
 
 
+def _offset(summary: pd.DataFrame) -> int:
+    """What ``--paper-offset`` subtracted from the labels (0 when absent)."""
+    return int(summary["label_offset"].iloc[0]) if "label_offset" in summary and len(summary) else 0
+
+
 def table(summary: pd.DataFrame, targets: list[float]) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted rows of the summary."""
     ident, metric = _identity_columns(summary), metric_of(summary)
     headers = [*ident, "strategy", "seeds"]
+    offset = _offset(summary)
+    minus = f" (labels - {offset})" if offset else ""
     if metric == DEFAULT_METRIC:
-        headers += ["final acc", "AUBC", *(f"labels to {t:g}" for t in targets)]
+        headers += ["final acc", "AUBC", *(f"labels to {t:g}{minus}" for t in targets)]
     else:
         op = "<=" if lower_is_better(metric) else ">="
-        headers += [f"final {metric}", f"AUBC {metric}", *(f"labels to {op} {t:g}" for t in targets)]
+        headers += [f"final {metric}", f"AUBC {metric}", *(f"labels to {op} {t:g}{minus}" for t in targets)]
     final = "final acc" if metric == DEFAULT_METRIC else "final"
     headers += [f"Δ AUBC vs {BASELINE} [95% CI]", f"Δ {final} vs {BASELINE} [95% CI]"]
     rows = []
@@ -122,9 +129,11 @@ def markdown(summary: pd.DataFrame, runs: pd.DataFrame, root: Path, targets: lis
             f"final, AUBC: mean ± std over seeds. AUBC: trapezoid of {what} over labels from the "
             "initial set to the end of the budget, divided by the budget (DeepAL+ `get_aubc`; a run "
             "stopped early: over the labels it spent). "
-            f"labels to t: median labels at which {what} {reach} "
-            "(seeds that reached it / seeds). "
-            f"Δ vs {BASELINE}: mean paired difference over the seeds both ran, with a 95% t interval.",
+            f"labels to t: median over seeds of the labelled training items (the initial set included, "
+            f"validation labels not) at the first evaluated round at which {what} {reach} "
+            "(seeds that reached it / seeds)"
+            + (f"; minus {offset} (--paper-offset). " if (offset := _offset(summary)) else ". ")
+            + f"Δ vs {BASELINE}: mean paired difference over the seeds both ran, with a 95% t interval.",
         ]
     stopped = stopped_rows(runs, root)
     if stopped:

@@ -17,9 +17,11 @@ from alrun.run.records import METRIC_COLUMNS
 from alrun.training.metrics import NAMES
 
 # the terminal table leaves out the query/* and stop/* columns and the metrics beyond accuracy and
-# loss (metrics.csv has them), to stay readable
+# loss and test/mc_samples (metrics.csv has them), to stay readable
 TABLE_COLUMNS = tuple(
-    c for c in METRIC_COLUMNS if not c.startswith(("query/", "stop/")) and c.split("/")[-1] not in NAMES
+    c
+    for c in METRIC_COLUMNS
+    if not c.startswith(("query/", "stop/")) and c.split("/")[-1] not in (*NAMES, "mc_samples")
 )
 
 

@@ -130,6 +130,7 @@ def build_strategy(cfg: DictConfig, splits: Splits, streams: Streams) -> Strateg
         scheduler=schedule(cfg),
         epoch_samples=cfg.epoch_samples,
         weight_decay_groups=cfg.weight_decay_groups,
+        eval_mc_samples=cfg.eval_mc_samples,
     )
 
 

@@ -30,6 +30,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "test/balanced_acc",
     "test/macro_f1",
     "test/ece",
+    "test/mc_samples",
     "val/balanced_acc",
     "val/macro_f1",
     "val/ece",

@@ -69,7 +69,7 @@ def mc_log_probs(
 def _sample(ctx: QueryContext, samples: int, consistent: bool, x: torch.Tensor | None) -> torch.Tensor:
     require_dropout(ctx.net, consistent=consistent)
     layers = dropout_layers(ctx.net)
-    active = _consistent_masks if consistent else _independent_masks
+    active = _consistent_masks if consistent else independent_masks
     out = []
     with torch.inference_mode():
         for t in range(samples):
@@ -80,7 +80,7 @@ def _sample(ctx: QueryContext, samples: int, consistent: bool, x: torch.Tensor |
 
 
 @contextlib.contextmanager
-def _independent_masks(
+def independent_masks(
     layers: Sequence[_DropoutNd], mc_seed: int, t: int, device: torch.device
 ) -> Iterator[None]:
     """Dropout layers in train mode, drawing from torch's global RNG seeded for sample ``t``."""

@@ -1,5 +1,8 @@
 """Chunked inference outside the Trainer: evaluation metrics under ``inference_mode``.
 
+:func:`evaluate_mc` is the MC-averaged variant (``eval_mc_samples``, BatchBALD's test accuracy): the
+metrics of the mean of T dropout-on predictive distributions instead of one dropout-off pass.
+
 Under several ranks each rank evaluates every k-th chunk and the sums are added up across ranks, so
 every rank gets the metrics of the whole split (each chunk the same arithmetic as in one process;
 only the order of the float64 sums differs)."""
@@ -14,6 +17,8 @@ import torch.nn.functional as F
 from torchmetrics.functional.classification import multiclass_accuracy
 
 from alrun.data.tensors import ChunkBatches, TensorData
+from alrun.errors import ConfigError
+from alrun.strategies.mc import dropout_layers, independent_masks
 from alrun.training.metrics import NAMES, SplitMetrics
 
 METRICS: tuple[str, ...] = ("acc", "loss", *NAMES)
@@ -51,6 +56,52 @@ def evaluate(
             split.update(out, y)
     assert split is not None
     return {"acc": acc_sum.item() / len(data), "loss": loss_sum.item() / len(data)} | split.compute()
+
+
+def check_mc_evaluation(net: torch.nn.Module, samples: int) -> int:
+    """``samples`` (``eval_mc_samples``), or a :class:`ConfigError` when it asks a net without dropout."""
+    if samples and not dropout_layers(net):
+        raise ConfigError(
+            f"eval_mc_samples={samples} needs a model with dropout, and {type(net).__name__} has none "
+            "(set eval_mc_samples=0, or a dropout probability such as model.dropout=0.5)"
+        )
+    return samples
+
+
+def evaluate_mc(
+    net: torch.nn.Module, data: TensorData, chunk_size: int, samples: int, seed: int
+) -> dict[str, float]:
+    """The metrics of :func:`evaluate` for the MC-dropout predictive ``log(mean_t softmax(f_t(x)))``,
+    with ``mc_samples`` (T) added; T = 0 is one deterministic pass (:func:`evaluate`).
+
+    Pass ``t`` runs the dropout layers in train mode with masks seeded by ``derive(seed, t)`` (Gal's
+    independent masks, as at acquisition); everything else stays in eval mode. The probabilities are
+    averaged in float64; the metrics are then those of :func:`evaluate` on the averaged log-probabilities.
+
+    Args:
+        net: the model in eval mode, on ``data``'s device.
+        data: the split to evaluate.
+        chunk_size: items per forward pass.
+        samples: T, the number of stochastic passes.
+        seed: the seed of the masks (stream ``eval_dropout`` of the round).
+    """
+    if not samples:
+        return evaluate(net, data, chunk_size) | {"mc_samples": 0}
+    if len(data) == 0:
+        return dict.fromkeys(METRICS, math.nan) | {"mc_samples": samples}
+    layers = dropout_layers(net)
+    total: torch.Tensor | None = None
+    with torch.inference_mode():
+        for t in range(samples):
+            with independent_masks(layers, seed, t, data.x.device):
+                chunks = ChunkBatches(data.x, data.y, chunk_size)
+                probs = torch.cat([net(x).double().softmax(dim=-1) for x, _ in chunks])
+            total = probs if total is None else total + probs
+    assert total is not None
+    mean_log = (total / samples).clamp_min(torch.finfo(torch.float64).tiny).log()
+    return evaluate(lambda x: x, TensorData(mean_log, data.y, data.index), chunk_size) | {
+        "mc_samples": samples
+    }
 
 
 def predict(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk_size: int) -> torch.Tensor:
