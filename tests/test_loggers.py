@@ -301,3 +301,14 @@ def test_a_run_killed_with_sigkill_resumes_its_logger_without_a_step_twice(tmp_p
         assert [s for s, _ in again[key]] == [s for s, _ in points], key
         if key not in TIMING_COLUMNS:
             assert [v for _, v in again[key]] == [v for _, v in points], key
+
+
+def test_every_epochs_learning_rate_reaches_the_run_logger_on_both_fit_paths(make_cfg, tmp_path):
+    decay = ("scheduler=step", "scheduler.scheduler.step_size=1", "scheduler.scheduler.gamma=0.5")
+    for mode in ("fast", "lightning"):
+        run(make_cfg, tmp_path / mode, "logger=csv", "budget=4", f"fit_mode={mode}", *decay)
+    fast, lightning = csv_history(tmp_path / "fast"), csv_history(tmp_path / "lightning")
+    lr = make_cfg(*RUN).optimizer.lr
+    # two epochs a fit, a fresh schedule every fit: each epoch starts at lr x 0.5^epoch
+    assert fast["epoch/lr"] == [(s, pytest.approx(lr * 0.5 ** (s % 2))) for s in range(4)]
+    assert lightning["epoch/lr"] == fast["epoch/lr"]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CONFIG_DIR
 from omegaconf import OmegaConf
 
 from alrun.config.instantiation import locate
 from alrun.training.decay import param_groups, parse_groups
-from conftest import CONFIG_DIR
 
 PROTOCOL = ("balanced", 20, 10, 1000, "scratch")  # Gal's: initial, initial_size, query_size, labels, reset
 
@@ -53,7 +53,7 @@ def test_gal2017_mnist_keras_decays_the_dense_layer_by_7_over_n(make_cfg):
     model = net(cfg)
     dense = model.body[7]
     assert isinstance(dense, torch.nn.Linear) and dense.in_features == 32 * 4 * 4  # 24x24 pooled by 5
-    rest, decayed = param_groups(model, parse_groups(cfg.weight_decay_groups), 200)
+    _, decayed = param_groups(model, parse_groups(cfg.weight_decay_groups), 200)
     assert decayed["weight_decay"] == pytest.approx(7.0 / 200) and decayed["params"] == [dense.weight]
 
 

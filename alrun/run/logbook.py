@@ -108,14 +108,16 @@ class RunLogger:
 
 
 class EpochLog(pl.Callback):
-    """Logs each training epoch of a round's fit: its mean loss, and the validation metrics of a
-    validation that ran in it. An epoch is logged when the next starts or the fit ends, once the
-    module's own ``on_train_epoch_end`` (which runs after this callback's) has put its loss in
+    """Logs each training epoch of a round's fit: its mean loss, the learning rate it started with
+    (the first optimizer's first parameter group), and the validation metrics of a validation that
+    ran in it. An epoch is logged when the next starts or the fit ends, once the module's own
+    ``on_train_epoch_end`` (which runs after this callback's) has put its loss in
     ``trainer.callback_metrics``."""
 
     def __init__(self, run: RunLogger) -> None:
         self.run = run
         self.pending: dict[str, Any] | None = None
+        self.lr: float | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Remember that this epoch validated."""
@@ -125,10 +127,14 @@ class EpochLog(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Mark the epoch for logging."""
         self.pending = (self.pending or {}) | {"epoch": trainer.current_epoch, "round": pl_module.round}
+        if self.lr is not None:
+            self.pending["lr"] = self.lr
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Log the epoch before."""
+        """Log the epoch before; note this one's learning rate."""
         self._flush(trainer)
+        groups = trainer.optimizers[0].param_groups if trainer.optimizers else []
+        self.lr = float(groups[0]["lr"]) if groups else None
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Log the fit's last epoch."""
@@ -142,4 +148,6 @@ class EpochLog(pl.Callback):
         keys = ["train/loss"] + (["val/acc", "val/loss"] if pending.get("validated") else [])
         metrics = {f"epoch/{k}": float(found[k]) for k in keys if k in found}
         metrics["epoch/round"] = float(pending["round"])
+        if "lr" in pending:
+            metrics["epoch/lr"] = pending["lr"]
         self.run.log(metrics, self.run.epochs_before + int(pending["epoch"]))

@@ -96,6 +96,8 @@ def deferred_interrupt() -> Iterator[None]:
 def fault_point(point: str, count: int, action: str = "") -> bool:
     """Whether ``ALRUN_FAULT`` asks for ``action`` (``""`` = die) at ``point`` on its ``count``-th visit."""
     spec = os.environ.get("ALRUN_FAULT")
+    if not spec:
+        return False
     only = os.environ.get("ALRUN_FAULT_RANK")  # several ranks: the fault of this rank only
     if only is not None and only != os.environ.get("ALRUN_RANK", "0"):
         return False
@@ -110,6 +112,8 @@ def die() -> None:
 def maybe_die(point: str, count: int) -> None:
     """Die here, press Ctrl-C here or send SIGTERM here, if ``ALRUN_FAULT`` says so (see the module
     docstring)."""
+    if "ALRUN_FAULT" not in os.environ:
+        return
     if fault_point(point, count):
         die()
     for action, signum in (("int", signal.SIGINT), ("term", signal.SIGTERM), ("stop", signal.SIGSTOP)):
