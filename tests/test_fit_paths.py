@@ -143,3 +143,37 @@ def test_a_non_finite_loss_fails_the_run_on_both_paths(make_cfg, tmp_path, mode)
             "optimizer.lr=1e30",
             "trainer.max_epochs=5",
         )
+
+
+class Penalised(Strategy):
+    """A user's Strategy subclass with its own training_step: the loss plus an L2 penalty."""
+
+    calls = 0
+
+    def training_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+        Penalised.calls += 1
+        return super().training_step(batch, batch_idx) + 0.1 * sum(
+            (p**2).sum() for p in self.net.parameters()
+        )
+
+
+def test_a_subclass_that_overrides_training_step_is_fitted_by_lightnings_loop(make_cfg, tmp_path):
+    from alrun.errors import ConfigError
+
+    plain = fit_once(make_cfg, tmp_path / "plain", "trainer.max_epochs=3", "batch_size=8")[0]
+    strategy = fit_once(make_cfg, tmp_path / "auto", "trainer.max_epochs=3", "batch_size=8")[0]
+    strategy.__class__ = Penalised  # the same pools and model, now the user's class
+    strategy.reset_model()  # back to the weights the plain fit started from
+    Penalised.calls = 0
+    fit(strategy, TrainerFactory.from_config(make_cfg("trainer.max_epochs=3", "batch_size=8"), tmp_path)(0))
+    assert (
+        strategy.fitting.path.name == "lightning"
+        and "overrides training_step" in strategy.fitting.path.reason
+    )
+    assert Penalised.calls == 3 * 3  # every mini-batch went through the override
+    assert any(not torch.equal(v, plain.net.state_dict()[k]) for k, v in strategy.net.state_dict().items())
+    strategy.fitting.fit_mode = "fast"
+    with pytest.raises(
+        ConfigError, match=r"fit_mode=fast cannot serve module Penalised .*overrides training_step"
+    ):
+        fit(strategy, TrainerFactory.from_config(make_cfg("trainer.max_epochs=3"), tmp_path)(0))

@@ -85,3 +85,14 @@ def test_a_trainer_logger_writes_into_the_run_folder(run_cfg, tmp_path, monkeypa
     written = [p.name for p in (tmp_path / "run" / "lightning_logs").glob("version_*/*")]
     assert any(n == "metrics.csv" or n.startswith("events.out.tfevents") for n in written), written
     assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_a_logger_of_the_users_writes_its_relative_save_dir_inside_the_run_folder(
+    run_cfg, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    run_cfg(
+        "+trainer.logger={_target_: lightning.pytorch.loggers.CSVLogger, save_dir: mylogs}", "val_size=20"
+    )
+    logged = pd.read_csv(next((tmp_path / "run" / "mylogs").glob("lightning_logs/version_*/metrics.csv")))
+    assert "val/loss" in logged and not (tmp_path / "mylogs").exists()

@@ -5,7 +5,8 @@ callback, several selectable) and from ``trainer.callbacks``; each round instant
 state (an EarlyStopping's best score and wait count, a ModelCheckpoint's best path) leaks from one
 round into the next. Whatever Lightning writes lands in the run folder: a ModelCheckpoint in
 ``checkpoints/round_<k>/`` (under its own ``dirpath``, when given, in ``round_<k>/``), a logger in
-``lightning_logs/``. The Trainer gets no logger unless its config asks for one or a callback needs one
+``lightning_logs/`` (a logger config's relative ``save_dir``: inside the run folder too). The
+Trainer gets no logger unless its config asks for one or a callback needs one
 (``LearningRateMonitor``: a CSVLogger in ``lightning_logs/round_<k>/``).
 """
 
@@ -70,6 +71,22 @@ def callback_nodes(cfg: DictConfig) -> list[tuple[str, DictConfig]]:
     return nodes + [(f"trainer.callbacks[{i}]", node) for i, node in enumerate(listed)]
 
 
+LOGGER_DIRS = ("save_dir", "root_dir")  # where Lightning's file loggers write
+
+
+def place_loggers(logger: Any, run_dir: Path) -> Any:
+    """``trainer.logger`` with each logger config's relative ``save_dir`` (or ``root_dir``) put inside
+    the run folder, as Lightning's own files are; absolute paths and ``true``/``false`` stay as they are."""
+    if isinstance(logger, list):
+        return [place_loggers(one, run_dir) for one in logger]
+    if not isinstance(logger, dict):
+        return logger
+    return {
+        k: str(run_dir / v) if k in LOGGER_DIRS and isinstance(v, str) and not os.path.isabs(v) else v
+        for k, v in logger.items()
+    }
+
+
 class TrainerFactory:
     """Builds each round's Trainer.
 
@@ -100,6 +117,8 @@ class TrainerFactory:
         assert isinstance(settings, dict)
         settings.pop("callbacks", None)  # built afresh for every Trainer
         settings["_convert_"] = "all"  # plain dicts for Lightning (max_time={seconds: 30})
+        if run_dir is not None:
+            settings["logger"] = place_loggers(settings.get("logger"), run_dir)
         trainer = instantiate_checked(OmegaConf.create(settings), "trainer")
         return cls(trainer, callback_nodes(cfg), run_dir, extra)
 
