@@ -36,6 +36,18 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
+def assert_one_job_failed(out: subprocess.CompletedProcess[str], sweep: Path) -> None:
+    """Of the sweep ``budget=5000,10``, the good job finished; the bad one is ``failed`` with its reason,
+    and the sweep exited 2 with that failure on one line."""
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith("alrun: error: initial_size + budget = 5010")
+    good, bad = sweep / "budget=10,experiment=smoke", sweep / "budget=5000,experiment=smoke"
+    assert json.loads((good / "run.json").read_text())["status"] == "finished"
+    assert len(pd.read_csv(good / "metrics.csv")) == 4
+    failed = json.loads((bad / "run.json").read_text())
+    assert failed["status"] == "failed" and "budget = 5010" in failed["reason"] and failed["seed"] == 0
+
+
 def test_sweep_then_report(tmp_path):
     sweep = tmp_path / "sweep"
     out = run(
@@ -78,14 +90,7 @@ def test_a_failing_job_does_not_lose_the_others(tmp_path, launcher):
         f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
     )
-    # every job ran; then the sweep exits 2 with the first failure on one line
-    assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1].startswith("alrun: error: initial_size + budget = 5010")
-    good, bad = sweep / "budget=10,experiment=smoke", sweep / "budget=5000,experiment=smoke"
-    assert json.loads((good / "run.json").read_text())["status"] == "finished"
-    assert len(pd.read_csv(good / "metrics.csv")) == 4
-    failed = json.loads((bad / "run.json").read_text())
-    assert failed["status"] == "failed" and "budget = 5010" in failed["reason"] and failed["seed"] == 0
+    assert_one_job_failed(out, sweep)
     if launcher == "basic":  # the report lists the failed job
         rep = run(REPORT, str(sweep), cwd=tmp_path)
         assert rep.returncode == 0 and "budget=5000,experiment=smoke" in (sweep / "summary.md").read_text()
