@@ -27,7 +27,7 @@ def net(cfg) -> torch.nn.Module:
 
 def test_gal2017_mnist_is_gals_protocol_with_the_batchbald_training_loop(make_cfg):
     cfg = make_cfg("experiment=gal2017_mnist", smoke=False)
-    assert protocol(cfg) == PROTOCOL and cfg.pool_subsample == 2000 and cfg.dataset.scaling == "none"
+    assert protocol(cfg) == PROTOCOL and cfg.pool_subsample == 2000 and cfg.dataset.scaling == "normalize"
     assert (cfg.model.kernel, cfg.model.pool, cfg.model.hidden) == (3, 2, 128)
     assert (cfg.model.dropout_conv, cfg.model.dropout_dense) == (0.25, 0.5)
     assert (cfg.optimizer.lr, cfg.optimizer.weight_decay, cfg.batch_size) == (1e-3, 0.0, 64)
