@@ -25,9 +25,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from alrun import cli_early
+from alrun import cli_early, help_cache
 from alrun.config.checks import unknown_key, validate
 from alrun.errors import ConfigError, RunFailed, UserError
+from alrun.help_cache import config_dir
 from alrun.launched import is_child
 from alrun.run import guard as folder_guard
 from alrun.run.records import record_failure
@@ -63,14 +64,6 @@ OmegaConf.register_new_resolver("alrun.dirname", job_dirname, replace=True)
 OmegaConf.register_new_resolver(
     "alrun_run_dir", lambda resume, new: str(resume) if resume else new, replace=True
 )
-
-
-def config_dir() -> str:
-    """The configs folder: the checkout's top-level ``configs/`` (editable install), else the
-    copy a wheel carries inside the package."""
-    here = Path(__file__).resolve().parent
-    top = here.parent / "configs"
-    return str(top if (top / "config.yaml").is_file() else here / "configs")
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -242,6 +235,7 @@ def answer_early(argv: list[str]) -> bool:
     text = cli_early.fast_help(argv, config_dir())
     if text is not None:
         print(text)
+        help_cache.store_help(argv, text)
         return True
     if cli_early.lists_groups(argv):
         cli_early.build_repository_once()

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import sys
 
+from alrun.help_cache import cached_help
 from alrun.run.safety import install_signal_handlers, interrupt_exit_code, interrupt_name, received_signal
 
 
 def main() -> None:
     """Entry point of the ``alrun`` console script (and of ``python -m alrun``)."""
+    text = cached_help(sys.argv[1:])
+    if text is not None:  # plain `alrun --help`, answered before Hydra is imported
+        print(text)
+        return
     install_signal_handlers()
     try:
         from alrun.cli import main as cli_main

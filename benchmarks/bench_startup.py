@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 EXTRA_STRATEGIES = 200
+NO_CACHE = "/proc/alrun-no-cache"  # a folder that cannot be made: the help cache is never written
 
 
 def timed(cmd: list[str], env: dict[str, str], code: int, cwd: Path) -> tuple[float, float]:
@@ -43,7 +44,16 @@ def commands(alrun: str, configs: Path) -> dict[str, tuple[list[str], dict[str, 
     """The measured commands for one install: name -> (command, extra environment, exit code)."""
     py = str(Path(alrun).parent / "python")
     return {
-        "`alrun --help`": ([alrun, "--help"], {}, 0),
+        "`alrun --help` (answered from its cache: the second and later calls)": (
+            [alrun, "--help"],
+            {"XDG_CACHE_HOME": str(configs.parent / "cache")},
+            0,
+        ),
+        "`alrun --help` (no cache: the first call after a config change)": (
+            [alrun, "--help"],
+            {"XDG_CACHE_HOME": NO_CACHE},
+            0,
+        ),
         f"`alrun --help --config-dir` (+{EXTRA_STRATEGIES} strategies: Hydra's listing)": (
             [alrun, "--help", "--config-dir", str(configs)],
             {},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -94,3 +95,24 @@ def test_budget_larger_than_pool_is_refused(tmp_path):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "initial_size + budget = 2000" in lines[0] and "<= 1347" in lines[0]
+
+
+def test_plain_help_is_answered_from_its_cache_until_the_configs_change(tmp_path, monkeypatch):
+    from alrun import help_cache
+
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    first = subprocess.run([ALRUN, "--help"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    cached = list((tmp_path / "cache" / "alrun").glob("help-*.txt"))
+    assert first.returncode == 0 and len(cached) == 1 and cached[0].read_text() + "\n" == first.stdout
+    again = subprocess.run([ALRUN, "-h"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert again.stdout == first.stdout  # the same text, from the cache
+    assert help_cache.cache_file(["--help", "strategy=bald"]) is None  # overrides: composed anew
+    # another config folder (a changed option) is another key
+    configs = tmp_path / "configs"
+    shutil.copytree(config_dir(), configs)
+    monkeypatch.setattr(help_cache, "config_dir", lambda: str(configs))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    before = help_cache.cache_file(["--help"])
+    (configs / "strategy" / "mine.yaml").write_text("_target_: alrun.strategies.Margin\n")
+    assert before is not None and help_cache.cache_file(["--help"]) not in (None, before)
+    assert help_cache.cached_help(["--help"]) is None
