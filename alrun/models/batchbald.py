@@ -10,7 +10,7 @@ from torch import nn
 
 from alrun.config.checks import check_int
 from alrun.errors import ConfigError
-from alrun.models.nets import Classifier, check_dropout, image_shape
+from alrun.models.nets import Classifier, check_dropout, image_shape, maybe_dropout
 
 
 def _dropout2d(p: float) -> list[nn.Module]:
@@ -49,7 +49,7 @@ class BatchBALDCNN(Classifier):
             nn.Conv2d(c, first, 5), *_dropout2d(dropout), nn.MaxPool2d(2), nn.ReLU(),
             nn.Conv2d(first, second, 5), *_dropout2d(dropout), nn.MaxPool2d(2), nn.ReLU(),
             nn.Flatten(), nn.Linear(second * side_h * side_w, hidden), nn.ReLU(),
-            *([nn.Dropout(dropout)] if dropout > 0 else []),
+            *maybe_dropout(dropout),
         )  # fmt: skip
         self.head = nn.Linear(hidden, n_classes)
 
