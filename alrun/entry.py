@@ -1,14 +1,19 @@
 """The ``alrun`` console script: Ctrl-C and SIGTERM are handled from its first instant.
 
 The handlers are installed before the command's modules are imported, so an interrupt during
-start-up ends it cleanly (exit 130, or 143 for SIGTERM) instead of with a traceback.
+start-up ends it cleanly (exit 130, or 143 for SIGTERM) instead of with a traceback. Before that,
+plain ``alrun --help`` is answered from its cache and a config error that the command line shows by
+itself (``strategy=entropi``, ``budget=-1``) is refused, both without importing Hydra.
 """
 
 from __future__ import annotations
 
 import sys
 
-from alrun.help_cache import cached_help
+from alrun.config.argv import check_argv
+from alrun.errors import ConfigError
+from alrun.help_cache import cached_help, config_dir
+from alrun.launched import is_child
 from alrun.run.safety import install_signal_handlers, interrupt_exit_code, interrupt_name, received_signal
 
 
@@ -18,6 +23,7 @@ def main() -> None:
     if text is not None:  # plain `alrun --help`, answered before Hydra is imported
         print(text)
         return
+    refuse_early(sys.argv[1:])
     install_signal_handlers()
     try:
         from alrun.cli import main as cli_main
@@ -28,3 +34,14 @@ def main() -> None:
         print("alrun: interrupted" + (f" ({name})" if name != "SIGINT" else ""), file=sys.stderr)
         sys.exit(interrupt_exit_code())
     cli_main()
+
+
+def refuse_early(argv: list[str]) -> None:
+    """Exit 2 with one line for a config error the command line shows by itself (no Hydra needed)."""
+    if is_child():
+        return
+    try:
+        check_argv(argv, config_dir())
+    except ConfigError as exc:
+        print(f"alrun: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PLAIN_HELP = (["--help"], ["-h"])
@@ -27,6 +26,8 @@ def config_dir() -> str:
 
 
 def _key(folder: Path) -> str:
+    from importlib.metadata import PackageNotFoundError, version  # 80 ms: only for a help request
+
     digest = hashlib.sha256()
     for package in ("alrun", "hydra-core", "omegaconf"):
         try:

@@ -61,6 +61,11 @@ def commands(alrun: str, configs: Path) -> dict[str, tuple[list[str], dict[str, 
         ),
         "bad value: `alrun budget=-1`": ([alrun, "budget=-1", "hydra.run.dir=bad"], {}, 2),
         "unknown option: `alrun strategy=nope`": ([alrun, "strategy=nope"], {}, 2),
+        "unknown nested key (Hydra composes): `alrun strategy.typo=1`": (
+            [alrun, "strategy.typo=1", "hydra.run.dir=bad"],
+            {},
+            2,
+        ),
         "tab completion of `alrun strategy=`": (
             [alrun, "-sc", "query=bash"],
             {"COMP_LINE": "alrun strategy="},

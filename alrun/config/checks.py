@@ -121,15 +121,20 @@ def validate(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(unknown_key(str(key)))
     for key, minimum in INTEGERS.items():
         check_int(key, cfg[key], minimum)
-    for key, allowed in CHOICES.items():
-        if cfg[key] not in allowed:
-            raise ConfigError(f"{key}={cfg[key]!r} is not allowed (choose from: {', '.join(allowed)})")
+    for key in CHOICES:
+        check_choice(key, cfg[key])
     for key in BOOLEANS:
         check_bool(key, cfg[key])
     check_threads(cfg.get("threads"))
     if cfg.get("resume") is not None and not isinstance(cfg["resume"], str):
         raise ConfigError(f"resume={cfg['resume']!r} is not allowed (a run folder path, or null)")
     check_pool_subsample(cfg["pool_subsample"], cfg["query_size"])
+
+
+def check_choice(key: str, value: Any) -> None:
+    """``value`` is one of the choices of the top-level key ``key`` (:data:`CHOICES`)."""
+    if value not in CHOICES[key]:
+        raise ConfigError(f"{key}={value!r} is not allowed (choose from: {', '.join(CHOICES[key])})")
 
 
 MAX_THREADS = 1024
