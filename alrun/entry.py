@@ -8,9 +8,10 @@ itself (``strategy=entropi``, ``budget=-1``) is refused, both without importing 
 
 from __future__ import annotations
 
+import os
 import sys
 
-from alrun.config.argv import check_argv
+from alrun.config.argv import check_argv, complete_option
 from alrun.errors import ConfigError
 from alrun.help_cache import cached_help, config_dir
 from alrun.launched import is_child
@@ -19,8 +20,10 @@ from alrun.run.safety import install_signal_handlers, interrupt_exit_code, inter
 
 def main() -> None:
     """Entry point of the ``alrun`` console script (and of ``python -m alrun``)."""
-    text = cached_help(sys.argv[1:])
-    if text is not None:  # plain `alrun --help`, answered before Hydra is imported
+    text = cached_help(sys.argv[1:]) or complete_option(
+        sys.argv[1:], os.environ.get("COMP_LINE"), config_dir()
+    )
+    if text is not None:  # plain `alrun --help`, or completing `strategy=ma`: answered without Hydra
         print(text)
         return
     refuse_early(sys.argv[1:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from alrun import cli_early
 from alrun.cli import describe
-from alrun.config.argv import check_argv, literal
+from alrun.config.argv import check_argv, complete_option, literal
 from alrun.config.checks import validate
 from alrun.errors import ConfigError
 from alrun.help_cache import config_dir
@@ -107,3 +108,34 @@ def test_an_unknown_hydra_plugin_turns_the_early_check_off(tmp_path):
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def hydras_completion(line: str) -> str:
+    """What Hydra's own bash completion prints for ``line`` (alrun.cli, without alrun.entry)."""
+    code = "import sys; sys.argv = ['alrun', '-sc', 'query=bash']; from alrun.cli import main; main()"
+    env = {**os.environ, "COMP_LINE": line}
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "alrun strategy=ma",
+        "alrun strategy=",
+        "alrun budget=5 model=",
+        "alrun experiment=gal",
+        "alrun strategy=zz",
+    ],
+)
+def test_option_completion_without_hydra_is_hydras(line):
+    ours = complete_option(["-sc", "query=bash"], line, config_dir())
+    assert ours is not None and ours + "\n" == hydras_completion(line)
+
+
+@pytest.mark.parametrize(
+    "line", ["alrun strat", "alrun strategy=margin ", "alrun -m strategy=", "alrun model.hid"]
+)
+def test_other_completions_are_left_to_hydra(line):
+    assert complete_option(["-sc", "query=bash"], line, config_dir()) is None

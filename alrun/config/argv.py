@@ -7,6 +7,7 @@ module looks only at plain ``key=value`` overrides whose value is a simple liter
 ``true``/``false``, ``null`` or a bare word) and gives the same one-line message Hydra's path
 would. Anything it cannot decide alone — flags, sweeps, ``+``/``~`` overrides, repeated keys,
 other config folders or Hydra plugins that may add options, ``resume=`` — is left to Hydra.
+Bash completion of a group option (``alrun strategy=ma<TAB>``) is read from the folder the same way.
 """
 
 from __future__ import annotations
@@ -107,3 +108,24 @@ def check_override(key: str, text: str, config_dir: Path) -> None:
             raise ConfigError(f"unknown {key} {value!r} (choose from: {', '.join(options)})")
     elif key in SCALAR_CHECKS:
         SCALAR_CHECKS[key](key, value)
+
+
+COMPLETION_QUERY = (["-sc", "query=bash"], ["--shell-completion", "query=bash"])
+_PARTIAL_OPTION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_-]*)")
+
+
+def complete_option(argv: list[str], line: str | None, config_dir: str | Path) -> str | None:
+    """Bash's completion of a group option (``alrun strategy=ma`` -> ``strategy=margin``) read from
+    the config folder, as Hydra's completion gives it; ``None`` when Hydra must answer (other words
+    being completed, other config folders or plugins, flags before the word)."""
+    words = (line or "").split()
+    if argv not in COMPLETION_QUERY or len(words) < 2 or (line or "").endswith(" "):
+        return None
+    match = _PARTIAL_OPTION.fullmatch(words[-1])
+    group = Path(config_dir) / match.group(1) if match else None
+    if Path(words[0]).name != "alrun" or group is None or not group.is_dir():
+        return None
+    if plain_overrides(words[1:-1]) is None or not plugins_known():
+        return None
+    options = (f"{group.name}={p.name[: -len('.yaml')]}" for p in group.glob("*.yaml") if p.is_file())
+    return " ".join(sorted(o for o in options if o.startswith(words[-1])))
