@@ -6,21 +6,16 @@ and config errors never pay for it.
 
 from __future__ import annotations
 
-import hashlib
-import platform
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-import lightning
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-import alrun
 from alrun.active.loop import Plan, RunObserver
 from alrun.active.pool import ActivePool
 from alrun.active.stopping import Stopping
@@ -37,6 +32,7 @@ from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.logbook import RunLogger
 from alrun.run.loggers import logger_settings
+from alrun.run.meta import run_meta
 from alrun.run.ranks import rank_observers, run_on_ranks, start_ranks
 from alrun.run.records import RunFolder
 from alrun.run.safety import maybe_die
@@ -62,39 +58,6 @@ class Experiment:
     stopping: Stopping
     threads: int  # torch CPU threads for the run (`threads` in the config, resolved)
     fit_path: FitPath
-
-
-def git_commit() -> str | None:
-    """The commit of alrun's source checkout, when it is one."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(alrun.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def run_meta(cfg: DictConfig) -> dict[str, Any]:
-    """Facts for ``run.json``: seed, config hash, versions, commit, the CPU kernels torch uses."""
-    text = OmegaConf.to_yaml(cfg, resolve=True)
-    return {
-        "seed": int(cfg.seed),
-        "config_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
-        "versions": {
-            "alrun": alrun.__version__,
-            "torch": torch.__version__,
-            "lightning": lightning.__version__,
-            "python": platform.python_version(),
-        },
-        "git_commit": git_commit(),
-        # ATen's CPU kernels (e.g. AVX512 or AVX2) give different last bits: compare runs of one kind
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-    }
 
 
 def check_val_size(val_size: int, training_labels: int, pool_size: int) -> None:

@@ -1,0 +1,48 @@
+"""What ``run.json`` records about the code and the machine a run was made with."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import lightning
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import alrun
+
+
+def git_commit() -> str | None:
+    """The commit of alrun's source checkout, when it is one."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(alrun.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def run_meta(cfg: DictConfig) -> dict[str, Any]:
+    """Facts for ``run.json``: seed, config hash, versions, commit, the CPU kernels torch uses."""
+    text = OmegaConf.to_yaml(cfg, resolve=True)
+    return {
+        "seed": int(cfg.seed),
+        "config_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+        "versions": {
+            "alrun": alrun.__version__,
+            "torch": torch.__version__,
+            "lightning": lightning.__version__,
+            "python": platform.python_version(),
+        },
+        "git_commit": git_commit(),
+        # ATen's CPU kernels (e.g. AVX512 or AVX2) give different last bits: compare runs of one kind
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
