@@ -137,6 +137,15 @@ def test_curves_png_is_written(tmp_path):
     assert not (tmp_path / "runs" / "curves.png").exists()
 
 
+def test_a_run_that_just_started_does_not_break_the_curves(tmp_path, capsys):
+    runs = write_sweep(tmp_path / "runs", {"random": [[0.5, 0.6, 0.7, 0.8]] * 2})
+    write_run(runs / "started", "random", 2, [0.5, 0.6, 0.7, 0.8], status="running", rows=0)  # header only
+    assert report(str(runs), "--out", str(tmp_path / "rep")) == 0
+    assert (tmp_path / "rep" / "curves.png").is_file()
+    assert "Failed or unfinished runs (1)" in (tmp_path / "rep" / "summary.md").read_text()
+    assert pd.read_csv(tmp_path / "rep" / "rounds.csv")["test/acc"].dtype == float
+
+
 def test_no_runs_is_one_line_and_exit_2(tmp_path, capsys):
     assert report(str(tmp_path)) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -195,5 +195,10 @@ def load_runs(paths: list[Path]) -> Runs:
             keys = {k: row[k] for k in ("path", *IDENTITY, "seed")}
             frames.append(frame.assign(**keys)[[*keys, *frame.columns]])
     runs = mark_duplicates(pd.DataFrame(rows))
-    rounds = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["path", *IDENTITY])
+    # a header-only metrics.csv (a run just started) has no rounds, and its text columns must not
+    # turn the others' numbers into text
+    rounds = pd.concat(
+        [f for f in frames if len(f)] or frames[:1] or [pd.DataFrame(columns=["path", *IDENTITY])]
+    )
+    rounds = rounds.reset_index(drop=True)
     return Runs(runs=runs, rounds=rounds)
