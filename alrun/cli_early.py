@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from alrun.config.argv import group_options
+
 HELP_FLAGS = ("--help", "-h")
 LISTING_FLAGS = (*HELP_FLAGS, "--hydra-help", "--shell-completion", "-sc")
 
@@ -42,12 +44,8 @@ def _groups(root: Path, folder: Path) -> Iterator[tuple[str, list[str]]]:
         name = sub.relative_to(root).as_posix()
         if _is_hydra_group(name):
             continue
-        yield name, sorted(p.name[: -len(".yaml")] for p in sub.iterdir() if _is_config(p))
+        yield name, group_options(sub)
         yield from _groups(root, sub)
-
-
-def _is_config(path: Path) -> bool:
-    return path.name.endswith(".yaml") and path.is_file()
 
 
 class _Fields(Mapping[str, str]):

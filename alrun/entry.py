@@ -20,13 +20,14 @@ from alrun.run.safety import install_signal_handlers, interrupt_exit_code, inter
 
 def main() -> None:
     """Entry point of the ``alrun`` console script (and of ``python -m alrun``)."""
-    text = cached_help(sys.argv[1:]) or complete_option(
-        sys.argv[1:], os.environ.get("COMP_LINE"), config_dir()
-    )
+    argv, folder = sys.argv[1:], config_dir()
+    text = cached_help(argv)
+    if text is None:
+        text = complete_option(argv, os.environ.get("COMP_LINE"), folder)
     if text is not None:  # plain `alrun --help`, or completing `strategy=ma`: answered without Hydra
         print(text)
         return
-    refuse_early(sys.argv[1:])
+    refuse_early(argv, folder)
     install_signal_handlers()
     try:
         from alrun.cli import main as cli_main
@@ -39,12 +40,12 @@ def main() -> None:
     cli_main()
 
 
-def refuse_early(argv: list[str]) -> None:
+def refuse_early(argv: list[str], folder: str) -> None:
     """Exit 2 with one line for a config error the command line shows by itself (no Hydra needed)."""
     if is_child():
         return
     try:
-        check_argv(argv, config_dir())
+        check_argv(argv, folder)
     except ConfigError as exc:
         print(f"alrun: error: {exc}", file=sys.stderr)
         sys.exit(2)

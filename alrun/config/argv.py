@@ -96,6 +96,13 @@ def _entries(folder: str) -> list[Path]:
     return [p for p in path.iterdir() if not p.name.startswith(("_", "."))]
 
 
+def group_options(group: Path) -> list[str]:
+    """The options of the config group in folder ``group``: its ``.yaml`` files' names, sorted."""
+    return sorted(
+        p.name[: -len(".yaml")] for p in group.iterdir() if p.name.endswith(".yaml") and p.is_file()
+    )
+
+
 def check_override(key: str, text: str, config_dir: Path) -> None:
     """Refuse ``key=text`` when it names a missing group option or a top-level value not allowed."""
     known, value = literal(text)
@@ -103,7 +110,7 @@ def check_override(key: str, text: str, config_dir: Path) -> None:
         return
     group = config_dir / key
     if group.is_dir() and isinstance(value, str):
-        options = sorted(p.name[: -len(".yaml")] for p in group.glob("*.yaml") if p.is_file())
+        options = group_options(group)
         if value not in options:
             raise ConfigError(f"unknown {key} {value!r} (choose from: {', '.join(options)})")
     elif key in SCALAR_CHECKS:
@@ -127,5 +134,5 @@ def complete_option(argv: list[str], line: str | None, config_dir: str | Path) -
         return None
     if plain_overrides(words[1:-1]) is None or not plugins_known():
         return None
-    options = (f"{group.name}={p.name[: -len('.yaml')]}" for p in group.glob("*.yaml") if p.is_file())
-    return " ".join(sorted(o for o in options if o.startswith(words[-1])))
+    options = (f"{group.name}={option}" for option in group_options(group))
+    return " ".join(o for o in options if o.startswith(words[-1]))

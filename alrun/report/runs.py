@@ -198,7 +198,7 @@ def load_runs(paths: list[Path]) -> Runs:
     # a header-only metrics.csv (a run just started) has no rounds, and its text columns must not
     # turn the others' numbers into text
     rounds = pd.concat(
-        [f for f in frames if len(f)] or frames[:1] or [pd.DataFrame(columns=["path", *IDENTITY])]
+        [f for f in frames if len(f)] or frames[:1] or [pd.DataFrame(columns=["path", *IDENTITY])],
+        ignore_index=True,
     )
-    rounds = rounds.reset_index(drop=True)
     return Runs(runs=runs, rounds=rounds)
