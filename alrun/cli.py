@@ -39,7 +39,7 @@ from alrun.run.safety import (
     maybe_die,
     received_signal,
 )
-from alrun.run.threads import prefer_passive_waiting
+from alrun.run.threads import choose_openmp_wait
 
 MAX_DIRNAME = 200  # characters; file systems refuse names over 255 bytes
 
@@ -192,7 +192,7 @@ def answer_early(argv: list[str]) -> bool:
 
 def main() -> None:
     """Entry point of the ``alrun`` console script."""
-    prefer_passive_waiting()  # before torch loads its OpenMP runtime (alrun.run.threads)
+    choose_openmp_wait()  # before torch loads its OpenMP runtime (alrun.run.threads)
     install_signal_handlers()  # Ctrl-C and SIGTERM raise; which one came decides the exit code
     if {"--version", "-V"} & set(sys.argv[1:]):
         print(version())

@@ -14,9 +14,10 @@ The load average (``os.getloadavg``) is printed at the start and the end, and ea
 range of the 1-minute load read after its runs: "quiet" means quiet only when that load was near 0
 (the hog adds about 1).
 
-Policies: ``default`` (no setting: the config's ``threads`` default), ``1`` / ``2`` (``threads=N``,
-libgomp's default wait: spin ~3 ms, ``GOMP_SPINCOUNT=300000``), ``2-passive`` (``threads=2``,
-``OMP_WAIT_POLICY=PASSIVE``: waiting threads sleep at once).
+Policies: ``default`` (no setting: the config's ``threads`` default and the wait ``alrun`` chooses at
+start, recorded in ``run.json`` and shown in the table), ``1`` / ``2`` (``threads=N``, libgomp's default
+wait: spin ~3 ms, ``GOMP_SPINCOUNT=300000``), ``2-short`` (``threads=2``, ``GOMP_SPINCOUNT=30000``:
+spin ~0.3 ms), ``2-passive`` (``threads=2``, ``OMP_WAIT_POLICY=PASSIVE``: waiting threads sleep at once).
 Workloads: ``digits``: the default experiment (``alrun``: digits, MLP 64-64-64-10, margin, 10 fits
 of 100 epochs); ``synthetic``: a 60,000 x 784 pool, 10,000 initial labels, MLP 784-512-512-10,
 batch 64, 5 epochs, one query of 1,000 (two fits, one score of 50,000 items).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import statistics
 import subprocess
@@ -43,6 +45,7 @@ POLICIES: dict[str, tuple[list[str], dict[str, str]]] = {
     "default": ([], {}),
     "1": (["threads=1"], SPIN),
     "2": (["threads=2"], SPIN),
+    "2-short": (["threads=2"], {"GOMP_SPINCOUNT": "30000"}),
     "2-passive": (["threads=2"], {"OMP_WAIT_POLICY": "PASSIVE"}),
 }
 SYNTHETIC = [
@@ -61,6 +64,7 @@ SYNTHETIC = [
 ]
 Times = dict[tuple[str, str, bool], list[float]]  # (workload, policy, busy) -> rounds seconds
 LOADS: dict[tuple[str, str, bool], list[float]] = {}  # the same keys -> 1-minute load after each run
+WAITS: dict[tuple[str, str, bool], set[str]] = {}  # the same keys -> run.json's openmp_wait
 WORKLOADS = {"digits": [], "synthetic": SYNTHETIC}
 TINY = {
     "digits": ["budget=20", "trainer.max_epochs=5"],
@@ -80,13 +84,14 @@ def cpu_hog(busy: bool) -> Iterator[None]:
             proc.wait()
 
 
-def rounds_seconds(alrun: str, args: list[str], env: dict[str, str], folder: Path) -> float:
-    """Run ``alrun`` with ``args``; the sum of its rounds' ``total_s``."""
+def rounds_seconds(alrun: str, args: list[str], env: dict[str, str], folder: Path) -> tuple[float, str]:
+    """Run ``alrun`` with ``args``; the sum of its rounds' ``total_s`` and its OpenMP wait."""
     cmd = [alrun, *args, "progress=false", f"hydra.run.dir={folder}"]
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     subprocess.run(cmd, check=True, capture_output=True, env={**base, **env}, cwd=folder.parent)
     with open(folder / "metrics.csv") as f:
-        return sum(float(row["total_s"]) for row in csv.DictReader(f))
+        seconds = sum(float(row["total_s"]) for row in csv.DictReader(f))
+    return seconds, json.loads((folder / "run.json").read_text())["openmp_wait"]
 
 
 def load() -> str:
@@ -117,7 +122,8 @@ def main() -> None:
                     with cpu_hog(busy):
                         for name, (alrun, extra, env) in runs.items():
                             folder = Path(tmp) / f"{rep}-{work}-{name}-{busy}"
-                            seconds = rounds_seconds(alrun, [*args, *extra], env, folder)
+                            seconds, wait = rounds_seconds(alrun, [*args, *extra], env, folder)
+                            WAITS.setdefault((work, name, busy), set()).add(wait)
                             times.setdefault((work, name, busy), []).append(seconds)
                             LOADS.setdefault((work, name, busy), []).append(os.getloadavg()[0])
                             state = "busy" if busy else "quiet"
@@ -131,9 +137,9 @@ def report(times: Times, workloads: list[str], names: list[str]) -> None:
     """The table: medians quiet and busy, busy / quiet, speed-up over ``threads=1`` (quiet)."""
     print(
         "| workload | policy | quiet rounds s | busy rounds s | busy / quiet | speed-up vs 1 thread "
-        "| load quiet | load busy |"
+        "| load quiet | load busy | wait quiet / busy |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for work in workloads:
         one = times.get((work, "1", False))
         for name in names:
@@ -141,9 +147,10 @@ def report(times: Times, workloads: list[str], names: list[str]) -> None:
             busy = statistics.median(times[(work, name, True)])
             speedup = f"{statistics.median(one) / quiet:.2f}" if one else "-"
             loads = [span(LOADS.get((work, name, b), [])) for b in (False, True)]
+            waits = " / ".join(", ".join(sorted(WAITS.get((work, name, b), set()))) for b in (False, True))
             print(
                 f"| {work} | {name} | {quiet:.2f} | {busy:.2f} | {busy / quiet:.2f} | {speedup} "
-                f"| {loads[0]} | {loads[1]} |"
+                f"| {loads[0]} | {loads[1]} | {waits} |"
             )
 
 

@@ -2,9 +2,10 @@
 ``bench_contention.py``'s speed-up column.
 
     .venv/bin/python benchmarks/bench_torch_threads.py [--repeats 3] [--batch 64] [--steps 400]
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_torch_threads.py   # the passive wait
 
-Times, interleaved 1 and 2 threads in one process (``OMP_WAIT_POLICY=PASSIVE``, as ``alrun`` sets
-it): a training step (forward, cross-entropy, backward, Adam) of the MLP 784-512-512-10 of the
+Times, interleaved 1 and 2 threads in one process (``GOMP_SPINCOUNT=30000`` unless the environment
+sets a wait: what ``alrun`` chooses on a quiet machine): a training step (forward, cross-entropy, backward, Adam) of the MLP 784-512-512-10 of the
 synthetic workload at ``--batch``, and a 2048 x 2048 float32 matrix product. Medians of the repeats.
 """
 
@@ -15,7 +16,8 @@ import os
 import statistics
 import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads its OpenMP runtime
+if not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):  # before torch loads its OpenMP runtime
+    os.environ["GOMP_SPINCOUNT"] = "30000"
 
 import torch
 from torch import nn
@@ -56,7 +58,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=400)
     opts = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    wait = {k: v for k, v in os.environ.items() if k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    print(f"OpenMP wait: {wait}; load average at start: {os.getloadavg()[0]:.2f}")
     work = {f"MLP 784-512-512-10 step, batch {opts.batch}": lambda: step_ms(opts.batch, opts.steps)}
     work["2048 x 2048 matrix product"] = gemm_ms
     times: dict[tuple[str, int], list[float]] = {}

@@ -90,33 +90,80 @@ def test_the_thread_count_is_written_to_run_json(make_cfg, tmp_path):
     assert json.loads((tmp_path / "run" / "run.json").read_text())["threads"] == 1
 
 
-PROBE = (
-    "import os; from alrun.run.threads import prefer_passive_waiting as p; "
-    "print(p(), os.environ.get('OMP_WAIT_POLICY'))"
+@pytest.mark.parametrize(
+    ("others", "threads_", "cores", "expected"),
+    [
+        (0, 2, 2, threads.SHORT_SPIN),  # a quiet machine: a short spin lets the second thread pay
+        (1, 2, 2, threads.PASSIVE),  # one core taken: a spinning thread would steal the working one's
+        (1, 1, 2, threads.SHORT_SPIN),  # a sweep worker with one thread fits beside it
+        (3, 4, 8, threads.SHORT_SPIN),
+        (5, 4, 8, threads.PASSIVE),
+    ],
 )
+def test_threads_spin_briefly_where_they_fit_and_wait_passively_where_they_do_not(
+    others, threads_, cores, expected
+):
+    assert threads.openmp_wait(others, threads_, cores) == expected
+
+
+def test_other_runnable_threads_are_read_from_the_kernel():
+    others = threads.other_runnable(samples=2, pause_s=0.0)
+    assert others is None or others >= 0
+
+
+PROBE = (
+    "import os; from alrun.run.threads import choose_openmp_wait as c; "
+    "print(c(), os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))"
+)
+
+
+def probe(setup: str, env: dict[str, str], hog: bool = False) -> list[str]:
+    """``choose_openmp_wait`` in a fresh interpreter: what it returned and the two variables after."""
+    environ = {k: v for k, v in os.environ.items() if k not in threads.USER_KEYS}
+    code = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 1)] if hog else []
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", setup + PROBE], capture_output=True, text=True, env={**environ, **env}
+        )
+    finally:
+        for proc in hogs:
+            proc.kill()
+            proc.wait()
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
 
 
 @pytest.mark.parametrize(
     ("setup", "env", "expected"),
     [
-        ("", {}, "True PASSIVE"),
-        ("", {"OMP_WAIT_POLICY": "ACTIVE"}, "True ACTIVE"),  # the user's own setting stays
-        ("import torch; ", {}, "False None"),  # too late: torch's OpenMP runtime read it already
+        ("", {"OMP_WAIT_POLICY": "ACTIVE"}, "None ACTIVE None"),  # the user's own setting stays
+        ("", {"GOMP_SPINCOUNT": "5"}, "None None 5"),
+        ("import torch; ", {}, "None None None"),  # too late: torch's OpenMP runtime read it already
     ],
 )
-def test_openmp_threads_wait_passively_unless_told_otherwise(setup, env, expected):
-    environ = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run(
-        [sys.executable, "-c", setup + PROBE], capture_output=True, text=True, env={**environ, **env}
-    )
-    assert out.stdout.split() == expected.split(), out.stderr
+def test_the_users_openmp_wait_is_kept(setup, env, expected):
+    assert probe(setup, env) == expected.split()
+
+
+def test_with_every_core_busy_openmp_threads_wait_passively():
+    assert probe("", {}, hog=True) == ["OMP_WAIT_POLICY=PASSIVE", "PASSIVE", "None"]
 
 
 def test_the_cli_sets_the_wait_policy_before_anything_imports_torch():
     code = (
         "import sys; sys.argv = ['alrun', '--help']; from alrun.cli import main; main(); "
-        "import os; print('torch' in sys.modules, os.environ['OMP_WAIT_POLICY'])"
+        "import os; print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'), "
+        "os.environ.get('GOMP_SPINCOUNT'))"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in threads.USER_KEYS}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.split()[-2:] == ["False", "PASSIVE"], out.stderr
+    assert out.stdout.split()[-3:] in (["False", "PASSIVE", "None"], ["False", "None", "30000"]), out.stderr
+
+
+def test_run_json_records_the_openmp_wait(make_cfg, tmp_path):
+    from alrun.run.experiment import run_experiment
+
+    run_experiment(make_cfg("budget=0"), tmp_path / "run")
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["openmp_wait"] == threads.openmp_wait_in_use() != ""

@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import alrun
+from alrun.run.threads import openmp_wait_in_use
 
 
 def git_commit() -> str | None:
@@ -45,4 +46,5 @@ def run_meta(cfg: DictConfig) -> dict[str, Any]:
         "git_commit": git_commit(),
         # ATen's CPU kernels (e.g. AVX512 or AVX2) give different last bits: compare runs of one kind
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "openmp_wait": openmp_wait_in_use(),  # timings only: results do not depend on it
     }

@@ -6,11 +6,15 @@ up by another process on a busy machine. A larger model gets torch's default (``
 when set, as joblib sets it for sweep workers, else one thread per core). ``threads: null`` is
 always torch's default; ``threads: N`` is exactly N. The number used is written to ``run.json``.
 
-OpenMP worker threads spin for a while after each parallel region by default (libgomp: about
-3 ms), and on a machine whose cores are taken that spinning collapses a run's speed (measured in
-``docs/performance.md``). The ``alrun`` command therefore asks for passive waiting
-(``OMP_WAIT_POLICY=PASSIVE``) unless the environment says otherwise. The OpenMP runtime reads it
-once, when torch is imported, so :func:`prefer_passive_waiting` must run before that.
+OpenMP worker threads spin for a while after each parallel region before they sleep (libgomp's
+default: about 3 ms). On a quiet machine a short spin is what lets a second thread pay: the gap between
+two operations of a training step is shorter than waking a sleeping thread. On a machine whose cores
+are taken, spinning steals the core the working thread needs, and a run collapses (both measured in
+``docs/performance.md``). The ``alrun`` command therefore chooses, unless the environment sets
+``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``: a short spin (``GOMP_SPINCOUNT=30000``, about 0.3 ms)
+when torch's threads fit on the cores no other process is running on, else passive waiting
+(``OMP_WAIT_POLICY=PASSIVE``). The wait policy changes timings only, never results. The OpenMP
+runtime reads it once, when torch is imported, so :func:`choose_openmp_wait` must run before that.
 """
 
 from __future__ import annotations
@@ -19,21 +23,66 @@ import os
 import sys
 from collections.abc import Sequence
 from math import prod
+from pathlib import Path
 from typing import Any
 
 # training FLOPs per mini-batch step (3 x forward x batch) below which `auto` picks one thread
 AUTO_MIN_STEP_FLOPS = 100e6
-OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+SHORT_SPIN = {"GOMP_SPINCOUNT": "30000"}  # libgomp counts about 100,000 spins a millisecond
+PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
+USER_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
-def prefer_passive_waiting() -> bool:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` in this process's environment (and so in its sweep
-    workers'), unless it is set already; ``False`` when torch is imported already (too late)."""
-    if "torch" in sys.modules:
-        return False
-    for key, value in OPENMP_ENV.items():
-        os.environ.setdefault(key, value)
-    return True
+def openmp_wait(others: int, threads: int, cores: int) -> dict[str, str]:
+    """The wait setting for ``threads`` torch threads on ``cores`` cores, ``others`` of them taken by
+    other processes' runnable threads: a short spin when the threads fit beside them, else passive."""
+    return SHORT_SPIN if threads + others <= cores else PASSIVE
+
+
+def other_runnable(samples: int = 3, pause_s: float = 0.01) -> int | None:
+    """Runnable threads of other processes now (``/proc/loadavg``'s running count less this one),
+    the least of ``samples`` reads ``pause_s`` apart; ``None`` where the kernel does not say."""
+    import time
+
+    counts = []
+    for i in range(samples):
+        try:
+            running = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
+        except (OSError, IndexError):
+            return None
+        counts.append(int(running) - 1)
+        if i + 1 < samples:
+            time.sleep(pause_s)
+    return max(0, min(counts))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def choose_openmp_wait() -> str | None:
+    """Set the OpenMP wait (see the module docstring) in this process's environment, and so in its
+    sweep workers', unless the environment sets one; returns what is set (``KEY=VALUE``), or
+    ``None`` when nothing was: set by the user, or torch is imported already (too late)."""
+    if "torch" in sys.modules or any(key in os.environ for key in USER_KEYS):
+        return None
+    cores = usable_cores()
+    try:
+        threads = int(os.environ.get("OMP_NUM_THREADS", cores))
+    except ValueError:
+        threads = cores
+    others = other_runnable()
+    setting = SHORT_SPIN if others is None else openmp_wait(others, threads, cores)
+    os.environ.update(setting)
+    return " ".join(f"{k}={v}" for k, v in setting.items())
+
+
+def openmp_wait_in_use() -> str:
+    """The OpenMP wait settings of this process's environment, for ``run.json``."""
+    return " ".join(f"{k}={os.environ[k]}" for k in USER_KEYS if k in os.environ) or "libgomp default"
 
 
 def forward_flops(net: Any, input_shape: Sequence[int]) -> int:
