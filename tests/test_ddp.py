@@ -48,9 +48,10 @@ def test_each_rank_takes_its_share_of_every_mini_batch(labels):
             assert mine == theirs == batch
 
 
-def test_sharded_scoring_equals_one_process(tmp_path):
-    """Two gloo ranks score a pool of 995 candidates in 16 chunks: the same log-probabilities (to
-    the bit) and the same query as one process, for a score, an embedding and an MC strategy."""
+@pytest.fixture(scope="module")
+def sharded_run(tmp_path_factory):
+    """What ``tests/ddp_worker.py`` saves in one process and on each of two gloo ranks."""
+    tmp_path = tmp_path_factory.mktemp("sharded")
     port, env = free_port(), os.environ | {"OMP_NUM_THREADS": "1"}
     ranks = [
         subprocess.Popen([sys.executable, str(WORKER), str(r), "2", str(port), str(tmp_path)], env=env)
@@ -62,12 +63,43 @@ def test_sharded_scoring_equals_one_process(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert [p.wait(TIMEOUT) for p in ranks] == [0, 0]
-    one, r0, r1 = (torch.load(tmp_path / f"rank{n}.pt") for n in ("0_of1", "0_of2", "1_of2"))
-    for name in ("entropy", "badge", "bald"):
+    return tuple(torch.load(tmp_path / f"rank{n}.pt") for n in ("0_of1", "0_of2", "1_of2"))
+
+
+def test_sharded_scoring_equals_one_process(sharded_run):
+    """Two gloo ranks score a pool of 995 candidates in 16 chunks: the same log-probabilities (to
+    the bit) and the same query as one process, for a score, an embedding, an MC, an adversarial
+    strategy and one over an ensemble's members, and the same MC-dropout samples."""
+    one, r0, r1 = sharded_run
+    for name in ("entropy", "badge", "bald", "dfal", "members"):
         assert torch.equal(one[name]["log_probs"], r0[name]["log_probs"]), name
         assert torch.equal(r0[name]["log_probs"], r1[name]["log_probs"]), name
         assert torch.equal(r0[name]["own"], r1[name]["own"]), name  # every rank decides the same
         assert torch.equal(one[name]["own"], r0[name]["shared"]) and len(one[name]["own"]) == 7, name
+    for name in [key for key in one if key.startswith("mc/")]:  # every rank ran every other pass
+        assert torch.equal(one[name], r0[name]) and torch.equal(r0[name], r1[name]), name
+    # the work is split: MC passes 0, 2, 4 (T = 5, twice) and 0 (T = 1) of the 995 candidates on rank
+    # 0, the others on rank 1; the labelled 1,000 in 16 chunks of 64: 8 + 3 MC passes vs 8 (one short) + 2
+    assert one["rows"] == 11 * 995 + 1000 + 5 * 1000
+    assert (r0["rows"], r1["rows"]) == (7 * 995 + 8 * 64 + 3 * 1000, 4 * 995 + 7 * 64 + 40 + 2 * 1000)
+
+
+def test_sharded_evaluation_equals_one_process(sharded_run):
+    """Each rank evaluates every other chunk (deterministic) or pass (MC-averaged); the counts are
+    exact, the float64 sums differ from one process's only in their order."""
+    one, r0, r1 = sharded_run
+    for name in ("eval", "eval_mc"):
+        assert r0[name] == r1[name], name
+        assert (
+            one[name].keys() == r0[name].keys()
+            and one[name]["mc_samples" if name == "eval_mc" else "acc"] >= 0
+        )
+        for key, value in one[name].items():
+            assert abs(value - r0[name][key]) < 1e-12, (name, key)
+        assert (one[name]["balanced_acc"], one[name]["macro_f1"]) == (
+            r0[name]["balanced_acc"],
+            r0[name]["macro_f1"],
+        )
 
 
 @pytest.mark.parametrize(

@@ -90,8 +90,11 @@ class Dfal(ScoreAcquisition):
 
     def score(self, ctx: QueryContext) -> torch.Tensor:
         """Negated L2 norms of the candidates' DeepFool perturbations, float64 on the CPU."""
-        parts = [
-            deepfool(ctx.net, chunk, self.max_iter, self.overshoot).flatten(1).double().norm(dim=1).cpu()
-            for chunk in ctx.chunks()
-        ]
-        return -torch.cat(parts) if parts else torch.empty(0, dtype=torch.float64)
+        if len(ctx) == 0:
+            return torch.empty(0, dtype=torch.float64)
+        norms = ctx.map_chunks(  # under several ranks: every k-th chunk, gathered
+            lambda chunk: (
+                deepfool(ctx.net, chunk, self.max_iter, self.overshoot).flatten(1).double().norm(dim=1).cpu()
+            )
+        )
+        return -norms

@@ -85,6 +85,11 @@ def member_log_probs(ctx: QueryContext, x: torch.Tensor | None = None) -> torch.
 def _members(ctx: QueryContext, x: torch.Tensor | None) -> torch.Tensor:
     net = ctx.net
     with torch.inference_mode():
+        if x is None and len(ctx):  # the candidates: under several ranks every k-th chunk, gathered
+            items_first = ctx.map_chunks(
+                lambda c: net.member_logits(c).double().log_softmax(dim=-1).cpu().transpose(0, 1)  # type: ignore[operator]
+            )
+            return items_first.transpose(0, 1).contiguous()
         parts = [net.member_logits(c).double().log_softmax(dim=-1).cpu() for c in ctx.chunks(x)]  # type: ignore[operator]
         if parts:
             return torch.cat(parts, dim=1)

@@ -5,7 +5,8 @@ metrics of the mean of T dropout-on predictive distributions instead of one drop
 
 Under several ranks each rank evaluates every k-th chunk and the sums are added up across ranks, so
 every rank gets the metrics of the whole split (each chunk the same arithmetic as in one process;
-only the order of the float64 sums differs)."""
+only the order of the float64 sums differs). :func:`evaluate_mc` gives each rank every k-th of the T
+passes and gathers them, so the averaged probabilities are those of one process to the bit."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.functional.classification import multiclass_accuracy
 
+from alrun import collectives
 from alrun.data.tensors import ChunkBatches, TensorData
 from alrun.errors import ConfigError
 from alrun.strategies.mc import dropout_layers, independent_masks
@@ -43,19 +45,26 @@ def evaluate(
     """
     if len(data) == 0:
         return dict.fromkeys(METRICS, math.nan)
-    acc_sum = torch.zeros((), dtype=torch.float64, device=data.x.device)
-    loss_sum = torch.zeros_like(acc_sum)
+    k, me = collectives.world(), collectives.rank()
+    sums = torch.zeros(2, dtype=torch.float64, device=data.x.device)  # accuracy and loss, item-weighted
     split: SplitMetrics | None = None
     with torch.inference_mode():
-        for x, y in ChunkBatches(data.x, data.y, chunk_size):
+        for i, (x, y) in enumerate(ChunkBatches(data.x, data.y, chunk_size)):
+            if i % k != me:
+                continue
             out = logits(x)
             acc, loss = batch_metrics(out, y)
-            acc_sum += acc.double() * len(y)
-            loss_sum += loss.double() * len(y)
+            sums += torch.stack([acc.double(), loss.double()]) * len(y)
             split = split or SplitMetrics(out.shape[-1], out.device)
             split.update(out, y)
+        if k > 1:  # rank 0 holds chunk 0, so it knows the class count
+            classes = collectives.from_rank_zero(split.n_classes if split is not None else None)
+            split = split or SplitMetrics(classes, data.x.device)
+            split.add_up_ranks()
+            sums = collectives.all_sum(sums)
     assert split is not None
-    return {"acc": acc_sum.item() / len(data), "loss": loss_sum.item() / len(data)} | split.compute()
+    acc_sum, loss_sum = sums.tolist()
+    return {"acc": acc_sum / len(data), "loss": loss_sum / len(data)} | split.compute()
 
 
 def check_mc_evaluation(net: torch.nn.Module, samples: int) -> int:
@@ -90,14 +99,18 @@ def evaluate_mc(
     if len(data) == 0:
         return dict.fromkeys(METRICS, math.nan) | {"mc_samples": samples}
     layers = dropout_layers(net)
-    total: torch.Tensor | None = None
+    k, me = collectives.world(), collectives.rank()
+    passes = []
     with torch.inference_mode():
-        for t in range(samples):
+        for t in range(me, samples, k):  # under several ranks: every k-th pass, gathered below
             with independent_masks(layers, seed, t, data.x.device):
                 chunks = ChunkBatches(data.x, data.y, chunk_size)
-                probs = torch.cat([net(x).double().softmax(dim=-1) for x, _ in chunks])
-            total = probs if total is None else total + probs
-    assert total is not None
+                passes.append(torch.cat([net(x).double().softmax(dim=-1) for x, _ in chunks]).cpu())
+    every = passes if k == 1 else list(collectives.gather_chunks([p[None] for p in passes], [1] * samples))
+    total = every[0]
+    for probs in every[1:]:  # summed in pass order, as in one process
+        total = total + probs
+    total = total.to(data.x.device)
     mean_log = (total / samples).clamp_min(torch.finfo(torch.float64).tiny).log()
     return evaluate(lambda x: x, TensorData(mean_log, data.y, data.index), chunk_size) | {
         "mc_samples": samples

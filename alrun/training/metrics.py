@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from alrun import collectives
+
 ECE_BINS = 15
 NAMES: tuple[str, ...] = ("balanced_acc", "macro_f1", "ece")
 
@@ -42,6 +44,17 @@ class SplitMetrics:
         parts = torch.stack([torch.ones_like(conf), conf, (pred == y).double()])
         self.bins.index_add_(1, which, parts)
         self.total += len(y)
+
+    def add_up_ranks(self) -> None:
+        """Replace the counts with their sums over the ranks (a no-op without a process group)."""
+        if collectives.world() == 1:
+            return
+        flat = torch.cat([self.confusion.double(), self.bins.flatten(), self.bins.new_tensor([self.total])])
+        flat = collectives.all_sum(flat)
+        n = self.confusion.numel()
+        self.confusion = flat[:n].round().long()
+        self.bins = flat[n:-1].view_as(self.bins).clone()
+        self.total = int(flat[-1].item())
 
     def compute(self) -> dict[str, float]:
         """The three metrics of every chunk so far."""
