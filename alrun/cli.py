@@ -192,7 +192,6 @@ def answer_early(argv: list[str]) -> bool:
 
 def main() -> None:
     """Entry point of the ``alrun`` console script."""
-    choose_openmp_wait()  # before torch loads its OpenMP runtime (alrun.run.threads)
     install_signal_handlers()  # Ctrl-C and SIGTERM raise; which one came decides the exit code
     if {"--version", "-V"} & set(sys.argv[1:]):
         print(version())
@@ -206,6 +205,7 @@ def main() -> None:
         maybe_die("startup", 1)
         if answer_early(sys.argv[1:]):
             return
+        choose_openmp_wait()  # before torch loads its OpenMP runtime (alrun.run.threads)
         _task()
     except SystemExit:
         raise

@@ -150,15 +150,24 @@ def test_with_every_core_busy_openmp_threads_wait_passively():
     assert probe("", {}, hog=True) == ["OMP_WAIT_POLICY=PASSIVE", "PASSIVE", "None"]
 
 
-def test_the_cli_sets_the_wait_policy_before_anything_imports_torch():
+def test_the_cli_sets_the_wait_policy_before_anything_imports_torch(tmp_path):
     code = (
-        "import sys; sys.argv = ['alrun', '--help']; from alrun.cli import main; main(); "
-        "import os; print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'), "
-        "os.environ.get('GOMP_SPINCOUNT'))"
+        "import os, sys; import alrun.cli as cli\n"
+        "cli._task = lambda: print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'), "
+        "os.environ.get('GOMP_SPINCOUNT'))\n"
+        "sys.argv = ['alrun', 'experiment=smoke']; cli.main()"
     )
     env = {k: v for k, v in os.environ.items() if k not in threads.USER_KEYS}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.stdout.split()[-3:] in (["False", "PASSIVE", "None"], ["False", "None", "30000"]), out.stderr
+
+
+def test_help_does_not_pay_for_the_wait_policy():
+    code = "import os, sys; sys.argv = ['alrun', '--help']; from alrun.cli import main; main()"
+    env = {k: v for k, v in os.environ.items() if k not in threads.USER_KEYS}
+    code += "; print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split()[-2:] == ["None", "None"], out.stderr
 
 
 def test_run_json_records_the_openmp_wait(make_cfg, tmp_path):
