@@ -5,8 +5,9 @@
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_torch_threads.py   # the passive wait
 
 Times, interleaved 1 and 2 threads in one process (``GOMP_SPINCOUNT=30000`` unless the environment
-sets a wait: what ``alrun`` chooses on a quiet machine): a training step (forward, cross-entropy, backward, Adam) of the MLP 784-512-512-10 of the
-synthetic workload at ``--batch``, and a 2048 x 2048 float32 matrix product. Medians of the repeats.
+sets a wait: what ``alrun`` chooses on a quiet machine): a training step (forward, cross-entropy,
+backward, Adam) of the MLP 784-512-512-10 of the synthetic workload at ``--batch``, and a 2048 x 2048
+float32 matrix product. Medians of the repeats.
 """
 
 from __future__ import annotations
