@@ -6,7 +6,7 @@ chunks split across ranks and gathered in pool order, rank 0's query broadcast, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -50,6 +50,8 @@ def all_sum(values: torch.Tensor) -> torch.Tensor:
 def gather_chunks(parts: list[torch.Tensor], sizes: Sequence[int]) -> torch.Tensor:
     """The outputs of all chunks, in chunk order, from ranks that each computed chunks
     ``rank, rank + k, rank + 2k, ...`` (``parts``, on the CPU); ``sizes`` are every chunk's rows."""
+    if not sizes:  # every rank knows: all raise alike, none waits for the others
+        raise ValueError("gather_chunks needs at least one chunk")
     k, me = world(), rank()
     spec = from_rank_zero((tuple(parts[0].shape[1:]), parts[0].dtype) if me == 0 else None)
     owned = [[sizes[i] for i in range(r, len(sizes), k)] for r in range(k)]
@@ -67,3 +69,22 @@ def gather_chunks(parts: list[torch.Tensor], sizes: Sequence[int]) -> torch.Tens
         out.append(gathered[r][starts[r] : starts[r] + n].cpu())
         starts[r] += n
     return torch.cat(out)
+
+
+def in_turns(
+    count: int, compute: Callable[[int], torch.Tensor], consume: Callable[[torch.Tensor], None]
+) -> None:
+    """``consume(compute(i))`` for ``i = 0 .. count - 1``, in that order, on every rank. Under several
+    ranks rank ``r`` computes ``i = r, r + k, ...``: each turn of ``k`` outputs is gathered from the
+    ranks that computed them, so no rank holds more than ``k`` outputs at once. ``compute`` gives a
+    tensor of the same shape for every ``i`` (on the CPU under several ranks)."""
+    k, me = world(), rank()
+    if k == 1:
+        for i in range(count):
+            consume(compute(i))
+        return
+    for start in range(0, count, k):
+        n = min(k, count - start)
+        mine = [compute(start + me)[None]] if me < n else []
+        for out in gather_chunks(mine, [1] * n):
+            consume(out)

@@ -24,6 +24,7 @@ from alrun.models.nets import MLP
 from alrun.strategies import Badge, Bald, Dfal, Entropy, McEntropy
 from alrun.strategies.base import QueryContext
 from alrun.strategies.mc import mc_log_probs
+from alrun.strategies.samples import member_log_probs
 from alrun.training.inference import evaluate, evaluate_mc
 
 POOL, CHUNK, PICK = 1000, 64, 7  # 16 chunks, the last one short: uneven shards
@@ -58,7 +59,15 @@ def score(rank: int, world: int, port: int, out: Path) -> None:
         )  # fmt: skip
         own = rule.select(ctx, PICK)
         shared = collectives.from_rank_zero(own)
-        results[name] = {"own": own.index, "shared": shared.index, "log_probs": ctx.log_probs()}
+        scores = own.pool_score if own.pool_score is not None else own.score
+        results[name] = {
+            "own": own.index,
+            "shared": shared.index,
+            "log_probs": ctx.log_probs(),
+            "scores": scores,
+        }
+        if name == "members":
+            results["member_log_probs"] = member_log_probs(ctx)
     rows = [0]
     model.register_forward_hook(lambda m, inputs, out: rows.__setitem__(0, rows[0] + len(out)))
     ctx = QueryContext(

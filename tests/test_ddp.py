@@ -76,6 +76,11 @@ def test_sharded_scoring_equals_one_process(sharded_run):
         assert torch.equal(r0[name]["log_probs"], r1[name]["log_probs"]), name
         assert torch.equal(r0[name]["own"], r1[name]["own"]), name  # every rank decides the same
         assert torch.equal(one[name]["own"], r0[name]["shared"]) and len(one[name]["own"]) == 7, name
+        assert torch.equal(one[name]["scores"], r0[name]["scores"]), name  # every candidate's score
+        assert torch.equal(r0[name]["scores"], r1[name]["scores"]), name
+    assert (
+        torch.equal(one["member_log_probs"], r0["member_log_probs"]) and one["member_log_probs"].shape[0] == 3
+    )
     for name in [key for key in one if key.startswith("mc/")]:  # every rank ran every other pass
         assert torch.equal(one[name], r0[name]) and torch.equal(r0[name], r1[name]), name
     # the work is split: MC passes 0, 2, 4 (T = 5, twice) and 0 (T = 1) of the 995 candidates on rank
@@ -113,6 +118,16 @@ def test_sharded_evaluation_equals_one_process(sharded_run):
 def test_what_several_ranks_cannot_serve_is_refused(make_cfg, tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):
         check_fit(make_cfg(*overrides), tmp_path)
+
+
+@pytest.mark.parametrize(("threads", "expected"), [("auto", None), (None, None), (3, 3)])
+def test_each_rank_gets_its_share_of_the_cores_unless_told(make_cfg, threads, expected, monkeypatch):
+    from alrun.run.ranks import threads_per_rank
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    cfg = make_cfg("trainer=ddp_cpu")
+    cfg.threads = threads
+    assert threads_per_rank(cfg, 2) == (expected or 4)
 
 
 def test_ddp_cpu_is_two_ranks_on_lightnings_loop(make_cfg, tmp_path):

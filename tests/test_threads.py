@@ -106,6 +106,16 @@ def test_threads_spin_briefly_where_they_fit_and_wait_passively_where_they_do_no
     assert threads.openmp_wait(others, threads_, cores) == expected
 
 
+def test_the_short_spin_is_for_libgomp_only(monkeypatch):
+    assert threads.torch_uses_libgomp()  # the PyPI wheel ships GNU's OpenMP runtime
+    monkeypatch.setattr(threads, "torch_uses_libgomp", lambda: False)
+    monkeypatch.setattr(threads, "other_runnable", lambda: 0)
+    for key in threads.USER_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(threads, "torch_loaded", lambda: False)
+    assert threads.choose_openmp_wait() == "OMP_WAIT_POLICY=PASSIVE"
+
+
 def test_other_runnable_threads_are_read_from_the_kernel():
     others = threads.other_runnable(samples=2, pause_s=0.0)
     assert others is None or others >= 0

@@ -30,8 +30,12 @@ def backend(cfg: DictConfig) -> str:
 
 
 def threads_per_rank(cfg: DictConfig, size: int) -> int:
-    """Torch threads of each rank: ``threads`` when set, else the CPU cores shared out."""
-    return int(cfg.get("threads") or max(1, (os.cpu_count() or 1) // size))
+    """Torch threads of each rank: ``threads`` when a number, else (``auto``, ``null``) the CPU
+    cores shared out; ``auto`` may then give a small model one thread."""
+    value = cfg.get("threads")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return max(1, (os.cpu_count() or 1) // size)  # auto and null: each rank's share of the cores
 
 
 def start_ranks(cfg: DictConfig, run_dir: Path, size: int, overrides: Sequence[str] | None) -> Ranks:

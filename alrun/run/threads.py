@@ -13,7 +13,9 @@ are taken, spinning steals the core the working thread needs, and a run collapse
 ``docs/performance.md``). The ``alrun`` command therefore chooses, unless the environment sets
 ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``: a short spin (``GOMP_SPINCOUNT=30000``, about 0.3 ms)
 when torch's threads fit on the cores no other process is running on, else passive waiting
-(``OMP_WAIT_POLICY=PASSIVE``). The wait policy changes timings only, never results. The OpenMP
+(``OMP_WAIT_POLICY=PASSIVE``); passive also where the kernel does not tell the running threads or
+torch's OpenMP runtime is not libgomp. The thread count the choice assumes is ``OMP_NUM_THREADS`` or
+every core, not the config's ``threads``. The wait policy changes timings only, never results. The OpenMP
 runtime reads it once, when torch is imported, so :func:`choose_openmp_wait` must run before that.
 """
 
@@ -63,11 +65,26 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def torch_loaded() -> bool:
+    """Whether torch is imported already (its OpenMP runtime has read its settings)."""
+    return "torch" in sys.modules
+
+
+def torch_uses_libgomp() -> bool:
+    """Whether the installed torch ships GNU's OpenMP runtime (found without importing torch)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None:
+        return False
+    return any((Path(spec.origin).parent / "lib").glob("libgomp*"))
+
+
 def choose_openmp_wait() -> str | None:
     """Set the OpenMP wait (see the module docstring) in this process's environment, and so in its
     sweep workers', unless the environment sets one; returns what is set (``KEY=VALUE``), or
     ``None`` when nothing was: set by the user, or torch is imported already (too late)."""
-    if "torch" in sys.modules or any(key in os.environ for key in USER_KEYS):
+    if torch_loaded() or any(key in os.environ for key in USER_KEYS):
         return None
     cores = usable_cores()
     try:
@@ -75,7 +92,8 @@ def choose_openmp_wait() -> str | None:
     except ValueError:
         threads = cores
     others = other_runnable()
-    setting = SHORT_SPIN if others is None else openmp_wait(others, threads, cores)
+    # GOMP_SPINCOUNT is libgomp's own setting; without the running count, wait passively
+    setting = openmp_wait(others, threads, cores) if others is not None and torch_uses_libgomp() else PASSIVE
     os.environ.update(setting)
     return " ".join(f"{k}={v}" for k, v in setting.items())
 

@@ -73,16 +73,16 @@ def _sample(ctx: QueryContext, samples: int, consistent: bool, x: torch.Tensor |
     require_dropout(ctx.net, consistent=consistent)
     layers = dropout_layers(ctx.net)
     active = _consistent_masks if consistent else independent_masks
-    k, me = collectives.world(), collectives.rank()
-    out = []
-    with torch.inference_mode():
-        for t in range(me, samples, k):  # under several ranks: every k-th sample, gathered below
-            with active(layers, ctx.mc_seed, t, ctx.x.device):
-                parts = [ctx.net(c).double().log_softmax(dim=-1).cpu() for c in ctx.chunks(x)]
-            out.append(torch.cat(parts) if parts else torch.empty(0, 0, dtype=torch.float64))
-    if k == 1:
-        return torch.stack(out)
-    return collectives.gather_chunks([o[None] for o in out], [1] * samples)
+    out: list[torch.Tensor] = []
+
+    def one_sample(t: int) -> torch.Tensor:
+        with active(layers, ctx.mc_seed, t, ctx.x.device):
+            parts = [ctx.net(c).double().log_softmax(dim=-1).cpu() for c in ctx.chunks(x)]
+        return torch.cat(parts) if parts else torch.empty(0, 0, dtype=torch.float64)
+
+    with torch.inference_mode():  # under several ranks: every k-th sample, gathered turn by turn
+        collectives.in_turns(samples, one_sample, out.append)
+    return torch.stack(out)
 
 
 @contextlib.contextmanager

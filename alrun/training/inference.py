@@ -99,18 +99,21 @@ def evaluate_mc(
     if len(data) == 0:
         return dict.fromkeys(METRICS, math.nan) | {"mc_samples": samples}
     layers = dropout_layers(net)
-    k, me = collectives.world(), collectives.rank()
-    passes = []
-    with torch.inference_mode():
-        for t in range(me, samples, k):  # under several ranks: every k-th pass, gathered below
-            with independent_masks(layers, seed, t, data.x.device):
-                chunks = ChunkBatches(data.x, data.y, chunk_size)
-                passes.append(torch.cat([net(x).double().softmax(dim=-1) for x, _ in chunks]).cpu())
-    every = passes if k == 1 else list(collectives.gather_chunks([p[None] for p in passes], [1] * samples))
-    total = every[0]
-    for probs in every[1:]:  # summed in pass order, as in one process
-        total = total + probs
-    total = total.to(data.x.device)
+    totals: list[torch.Tensor] = []
+
+    def one_pass(t: int) -> torch.Tensor:
+        with independent_masks(layers, seed, t, data.x.device):
+            chunks = ChunkBatches(data.x, data.y, chunk_size)
+            probs = torch.cat([net(x).double().softmax(dim=-1) for x, _ in chunks])
+        return probs if collectives.world() == 1 else probs.cpu()
+
+    def add(probs: torch.Tensor) -> None:  # in pass order, as in one process
+        probs = probs.to(data.x.device)
+        totals[:] = [totals[0] + probs if totals else probs]
+
+    with torch.inference_mode():  # under several ranks: every k-th pass, gathered turn by turn
+        collectives.in_turns(samples, one_pass, add)
+    total = totals[0]
     mean_log = (total / samples).clamp_min(torch.finfo(torch.float64).tiny).log()
     return evaluate(lambda x: x, TensorData(mean_log, data.y, data.index), chunk_size) | {
         "mc_samples": samples
