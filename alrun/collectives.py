@@ -6,7 +6,7 @@ chunks split across ranks and gathered in pool order, rank 0's query broadcast, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -71,20 +71,16 @@ def gather_chunks(parts: list[torch.Tensor], sizes: Sequence[int]) -> torch.Tens
     return torch.cat(out)
 
 
-def in_turns(
-    count: int, compute: Callable[[int], torch.Tensor], consume: Callable[[torch.Tensor], None]
-) -> None:
-    """``consume(compute(i))`` for ``i = 0 .. count - 1``, in that order, on every rank. Under several
+def in_turns(count: int, compute: Callable[[int], torch.Tensor]) -> Iterator[torch.Tensor]:
+    """``compute(i)`` for ``i = 0 .. count - 1``, yielded in that order on every rank. Under several
     ranks rank ``r`` computes ``i = r, r + k, ...``: each turn of ``k`` outputs is gathered from the
-    ranks that computed them, so no rank holds more than ``k`` outputs at once. ``compute`` gives a
-    tensor of the same shape for every ``i`` (on the CPU under several ranks)."""
+    ranks that computed them (on the CPU), so no rank holds more than ``k`` outputs at once.
+    ``compute`` gives a tensor of the same shape for every ``i``."""
     k, me = world(), rank()
     if k == 1:
-        for i in range(count):
-            consume(compute(i))
+        yield from (compute(i) for i in range(count))
         return
     for start in range(0, count, k):
         n = min(k, count - start)
         mine = [compute(start + me)[None]] if me < n else []
-        for out in gather_chunks(mine, [1] * n):
-            consume(out)
+        yield from gather_chunks(mine, [1] * n)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Sequence
 from math import prod
 from pathlib import Path
@@ -44,8 +45,6 @@ def openmp_wait(others: int, threads: int, cores: int) -> dict[str, str]:
 def other_runnable(samples: int = 3, pause_s: float = 0.01) -> int | None:
     """Runnable threads of other processes now (``/proc/loadavg``'s running count less this one),
     the least of ``samples`` reads ``pause_s`` apart; ``None`` where the kernel does not say."""
-    import time
-
     counts = []
     for i in range(samples):
         try:

@@ -73,7 +73,6 @@ def _sample(ctx: QueryContext, samples: int, consistent: bool, x: torch.Tensor |
     require_dropout(ctx.net, consistent=consistent)
     layers = dropout_layers(ctx.net)
     active = _consistent_masks if consistent else independent_masks
-    out: list[torch.Tensor] = []
 
     def one_sample(t: int) -> torch.Tensor:
         with active(layers, ctx.mc_seed, t, ctx.x.device):
@@ -81,8 +80,7 @@ def _sample(ctx: QueryContext, samples: int, consistent: bool, x: torch.Tensor |
         return torch.cat(parts) if parts else torch.empty(0, 0, dtype=torch.float64)
 
     with torch.inference_mode():  # under several ranks: every k-th sample, gathered turn by turn
-        collectives.in_turns(samples, one_sample, out.append)
-    return torch.stack(out)
+        return torch.stack(list(collectives.in_turns(samples, one_sample)))
 
 
 @contextlib.contextmanager

@@ -99,21 +99,18 @@ def evaluate_mc(
     if len(data) == 0:
         return dict.fromkeys(METRICS, math.nan) | {"mc_samples": samples}
     layers = dropout_layers(net)
-    totals: list[torch.Tensor] = []
 
     def one_pass(t: int) -> torch.Tensor:
         with independent_masks(layers, seed, t, data.x.device):
             chunks = ChunkBatches(data.x, data.y, chunk_size)
-            probs = torch.cat([net(x).double().softmax(dim=-1) for x, _ in chunks])
-        return probs if collectives.world() == 1 else probs.cpu()
+            return torch.cat([net(x).double().softmax(dim=-1) for x, _ in chunks])
 
-    def add(probs: torch.Tensor) -> None:  # in pass order, as in one process
-        probs = probs.to(data.x.device)
-        totals[:] = [totals[0] + probs if totals else probs]
-
+    total: torch.Tensor | None = None
     with torch.inference_mode():  # under several ranks: every k-th pass, gathered turn by turn
-        collectives.in_turns(samples, one_pass, add)
-    total = totals[0]
+        for probs in collectives.in_turns(samples, one_pass):  # summed in pass order, as in one process
+            probs = probs.to(data.x.device)
+            total = probs if total is None else total + probs
+    assert total is not None
     mean_log = (total / samples).clamp_min(torch.finfo(torch.float64).tiny).log()
     return evaluate(lambda x: x, TensorData(mean_log, data.y, data.index), chunk_size) | {
         "mc_samples": samples
