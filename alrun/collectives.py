@@ -49,7 +49,8 @@ def all_sum(values: torch.Tensor) -> torch.Tensor:
 
 def gather_chunks(parts: list[torch.Tensor], sizes: Sequence[int]) -> torch.Tensor:
     """The outputs of all chunks, in chunk order, from ranks that each computed chunks
-    ``rank, rank + k, rank + 2k, ...`` (``parts``, on the CPU); ``sizes`` are every chunk's rows."""
+    ``rank, rank + k, rank + 2k, ...`` (``parts``, on any device; the result is on the CPU); ``sizes``
+    are every chunk's rows."""
     if not sizes:  # every rank knows: all raise alike, none waits for the others
         raise ValueError("gather_chunks needs at least one chunk")
     k, me = world(), rank()
