@@ -28,7 +28,7 @@ from alrun import cli_early, help_cache
 from alrun.config.checks import validate
 from alrun.errors import ConfigError, RunFailed, UserError
 from alrun.help_cache import config_dir
-from alrun.launched import is_child
+from alrun.launched import CHILD_OVERRIDES, is_child, launched_by_alrun, slurm_launched, slurm_run_dir
 from alrun.messages import FULL_ERROR, describe, fail, known_error
 from alrun.run import guard as folder_guard
 from alrun.run.records import record_failure
@@ -60,7 +60,7 @@ def job_dirname(overrides: str) -> str:
 OmegaConf.register_new_resolver("alrun.dirname", job_dirname, replace=True)
 # `resume=PATH` puts the run in PATH (see configs/hydra/default.yaml and `resume_argv`).
 OmegaConf.register_new_resolver(
-    "alrun_run_dir", lambda resume, new: str(resume) if resume else new, replace=True
+    "alrun_run_dir", lambda resume, new: str(resume) if resume else slurm_run_dir() or new, replace=True
 )
 
 
@@ -86,7 +86,7 @@ def _task(cfg: DictConfig) -> float:
         from alrun.training.preflight import check_fit  # heavy imports only once a run really starts
 
         path = check_fit(cfg, run_dir)  # Trainer, callbacks, fit path: refused before anything is written
-        if path.ranks > 1 and HydraConfig.get().mode == RunMode.MULTIRUN:
+        if path.ranks > 1 and HydraConfig.get().mode == RunMode.MULTIRUN and not slurm_launched():
             raise ConfigError(f"trainer.devices={path.ranks} runs one experiment at a time; drop -m")
         from alrun.run.experiment import run_experiment
 
@@ -200,8 +200,11 @@ def main() -> None:
     FULL_ERROR[0] = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us, to be printed as one line
     try:
-        if not is_child():  # a launched rank gets rank 0's overrides, resume's included
+        if not launched_by_alrun():  # a rank alrun launched gets rank 0's overrides, resume's included
             sys.argv = sys.argv[:1] + resume_argv(sys.argv[1:])
+        if is_child() and slurm_launched():  # a rank srun started: no files, log or output of its own
+            sys.argv += CHILD_OVERRIDES
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
         maybe_die("startup", 1)
         if answer_early(sys.argv[1:]):
             return

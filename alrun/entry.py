@@ -14,7 +14,7 @@ import sys
 from alrun.config.argv import check_argv, complete_option
 from alrun.errors import ConfigError
 from alrun.help_cache import cached_help, config_dir
-from alrun.launched import is_child
+from alrun.launched import launched_by_alrun
 from alrun.run.safety import install_signal_handlers, interrupt_exit_code, interrupt_name, received_signal
 
 
@@ -42,7 +42,7 @@ def main() -> None:
 
 def refuse_early(argv: list[str], folder: str) -> None:
     """Exit 2 with one line for a config error the command line shows by itself (no Hydra needed)."""
-    if is_child():
+    if launched_by_alrun():  # rank 0 checked this command line (srun's tasks each check their own)
         return
     try:
         check_argv(argv, folder)

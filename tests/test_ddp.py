@@ -111,7 +111,7 @@ def test_sharded_evaluation_equals_one_process(sharded_run):
     ("overrides", "message"),
     [
         (["trainer.devices=2", "+trainer.strategy=ddp_spawn"], "use strategy=ddp"),
-        (["trainer=ddp_cpu", "+trainer.num_nodes=2"], "use num_nodes=1"),
+        (["trainer=ddp_cpu", "+trainer.num_nodes=2"], "trainer.num_nodes=2 runs through Slurm"),
         (["trainer=ddp_cpu", "fit_mode=fast"], "use fit_mode=lightning"),
     ],
 )

@@ -86,7 +86,7 @@ REFUSED = [
     (["+trainer.strategy=ddp_spawn"], "use strategy=ddp"),  # one spawned child would lose the round's state
     (["trainer.devices=2", "+trainer.strategy=fsdp"], "trainer: The strategy `fsdp` requires a GPU"),
     (["trainer.devices=2", "+trainer.strategy=ddp_fork"], "trainer.strategy (other than ddp) is not"),
-    (["trainer=ddp_cpu", "+trainer.num_nodes=2"], "use num_nodes=1"),
+    (["trainer=ddp_cpu", "+trainer.num_nodes=2"], "trainer.num_nodes=2 runs through Slurm"),
     (["trainer=ddp_cpu", "fit_mode=fast"], "fit_mode=fast cannot serve trainer.devices"),
     (["epoch_samples=0"], "epoch_samples=0 is out of range"),
     (

@@ -27,6 +27,7 @@ GRID = ("experiment=smoke", "strategy=random,margin", "seed=0,1", "threads=1")
 LONG = ("experiment=smoke", "budget=160", "seed=0", "threads=1")  # 40 rounds: still running when signalled
 LONGER = ("experiment=smoke", "budget=400", "seed=0", "threads=1")  # 100 rounds: still running at a SIGKILL
 DONE_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED"}
+FINAL_STATES = DONE_STATES - {"PREEMPTED"}  # the sweep has ended: a preempted job ran again
 
 
 def run(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -135,7 +136,8 @@ def job_ids(sweep: Path) -> list[str]:
 
 def sacct(job: str, timeout: float = 60) -> list[tuple[str, str, str]]:
     """``(job id, name, state)`` of every run of ``job`` (``-D``: a requeued job's earlier runs too),
-    once all are over (the accounting lags the end of a job by a moment)."""
+    once all are over (the accounting lags the end of a job by a moment, and a requeued job's rerun
+    shows up after its ``PREEMPTED`` run)."""
     deadline = time.monotonic() + timeout
     while True:
         cmd = ["sacct", "-D", "-X", "-n", "-P", "-j", job, "-o", "JobID,JobName,State"]
@@ -144,7 +146,7 @@ def sacct(job: str, timeout: float = 60) -> list[tuple[str, str, str]]:
         last = {}
         for job_id, _, state in rows:
             last[job_id] = state.split()[0]  # "CANCELLED by 0" -> CANCELLED
-        if (rows and set(last.values()) <= DONE_STATES) or time.monotonic() > deadline:
+        if (rows and set(last.values()) <= FINAL_STATES) or time.monotonic() > deadline:
             return [(j, n, s.split()[0]) for j, n, s in rows]  # type: ignore[misc]
         time.sleep(0.5)
 

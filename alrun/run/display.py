@@ -121,4 +121,6 @@ class Display:
         if self.progress is not None:
             self.progress.stop()
         if status != "finished":
-            self.console.print(f"run {status}: {reason}", style="red", markup=False, highlight=False)
+            self.console.print(
+                f"run {status}: {reason}", style="red", markup=False, highlight=False, soft_wrap=True
+            )

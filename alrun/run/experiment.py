@@ -26,6 +26,7 @@ from alrun.data.python import build_dataset
 from alrun.data.splits import Splits, hold_out
 from alrun.data.tensors import fingerprint
 from alrun.errors import ConfigError
+from alrun.launched import is_child
 from alrun.models.adapt import model_factory
 from alrun.run import checkpoint, threads
 from alrun.run.checkpoint import Checkpointer, RunState
@@ -253,5 +254,6 @@ def run_experiment(
         row = run_on_ranks(exp, observers, state.rounds_done, group)
     finally:
         torch.set_num_threads(before)  # a sweep's next job starts from the same setting
-    console.print(summary.line(run_dir, perf_counter() - start), soft_wrap=True)
+    if not is_child():  # the other ranks hold no rows
+        console.print(summary.line(run_dir, perf_counter() - start), soft_wrap=True)
     return float((row or state.rows[-1])["test/acc"])

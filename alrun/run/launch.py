@@ -3,12 +3,14 @@
 Rank 0 is the ``alrun`` command itself. Once it has built and checked the whole run (so a refusal comes
 before any other process exists), :func:`start` launches ranks ``1..k-1`` as the same command with the
 same overrides, pinned to rank 0's run folder (``hydra.run.dir``) with no ``.hydra`` files or log of
-their own (``hydra.output_subdir=null``), and every rank joins one ``torch.distributed`` process group
-with a timeout on its collectives. Lightning's DDP strategy finds the group and the ranks in the
-environment (``LOCAL_RANK``, ``WORLD_SIZE``) and launches nothing itself. Every rank runs the same loop
-on the same pool state; only rank 0 writes the run folder. A rank that fails ends the others: its
-peers' next collective fails, and rank 0 names the first rank's reason in ``run.json``.
-"""
+their own (``hydra.output_subdir=null``). Under Slurm, ``srun`` starts one task per device instead and
+each task is a rank (``SLURM_PROCID``; Lightning's Slurm environment names the first node and the
+port); they share the folder the command names or ``outputs/slurm-<job>.<step>``. Every rank joins
+one ``torch.distributed`` process group with a timeout on its collectives. Lightning's DDP strategy
+finds the group and the ranks in the environment (``LOCAL_RANK``, ``WORLD_SIZE``) and launches nothing
+itself. Every rank runs the same loop on the same pool state; only rank 0 writes the run folder. A
+rank that fails ends the others: its peers' next collective fails, and rank 0 names the first rank's
+reason in ``run.json`` (the ranks Slurm started: ``srun --kill-on-bad-exit=1`` ends them at once)"""
 
 from __future__ import annotations
 
@@ -25,10 +27,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from alrun.launched import RANK_ENV, is_child, launched_rank
+from alrun.launched import CHILD_OVERRIDES, RANK_ENV, is_child, launched_rank, slurm_launched
 
 TIMEOUT_ENV = "ALRUN_DDP_TIMEOUT"  # seconds a collective waits for a peer (default 300)
-CHILD_OVERRIDES = ("hydra.output_subdir=null", "hydra/job_logging=none", "hydra/hydra_logging=none")
 
 
 def _free_port() -> int:
@@ -91,31 +92,58 @@ def _forward(proc: subprocess.Popen[bytes], r: int, ranks: Ranks) -> None:
             ranks.reasons[r] = line.removeprefix("alrun: ").strip()
 
 
+def _rank_env(size: int, threads: int, me: int, local: int, node: int, address: str) -> dict[str, str]:
+    """What Lightning's cluster environment and the OpenMP runtime read of a rank."""
+    host, port = address.rsplit(":", 1)
+    env = {"MASTER_ADDR": host, "MASTER_PORT": port, "WORLD_SIZE": str(size), "NODE_RANK": str(node)}
+    return env | {"OMP_NUM_THREADS": str(threads), "LOCAL_RANK": str(local), RANK_ENV: str(me)}
+
+
+def _slurm_rank(size: int, threads: int) -> tuple[int, int, dict[str, str]]:
+    """This task's rank, local rank and environment when ``srun`` started the ranks: Lightning's
+    Slurm environment gives the first node's address and the job's port (``MASTER_*`` when set)."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    slurm = SLURMEnvironment()
+    me, local, node = slurm.global_rank(), slurm.local_rank(), slurm.node_rank()
+    env = _rank_env(size, threads, me, local, node, f"{slurm.main_address}:{slurm.main_port}")
+    del env[RANK_ENV]  # the rank is Slurm's (SLURM_PROCID), not one alrun launched
+    return me, local, env
+
+
+def _launch_ranks(ranks: Ranks, overrides: Sequence[str], run_dir: Path) -> None:
+    """Rank 0 of a run alrun launches: start ranks ``1..size-1`` (rank 0's environment set first)."""
+    for r in range(1, ranks.size):
+        child_env = os.environ | {"LOCAL_RANK": str(r), RANK_ENV: str(r)}
+        proc = subprocess.Popen(
+            child_command(overrides, run_dir), env=child_env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        ranks.procs.append(proc)
+        threading.Thread(target=_forward, args=(proc, r, ranks), daemon=True).start()
+
+
 def start(size: int, backend: str, run_dir: Path, overrides: Sequence[str], threads: int) -> Ranks:
-    """Launch ranks ``1..size-1`` (on rank 0) and join the process group (on every rank)."""
+    """Launch ranks ``1..size-1`` (on rank 0 of a run alrun launches; under ``srun`` every task is
+    a rank already) and join the process group (on every rank)."""
     timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "300")))
     ranks = Ranks(size, backend)
-    if is_child():
-        me, address = launched_rank(), os.environ["MASTER_ADDR"] + ":" + os.environ["MASTER_PORT"]
+    if slurm_launched():
+        me, local, env = _slurm_rank(size, threads)
+    elif is_child():
+        me, local, env = launched_rank(), launched_rank(), {}
     else:
-        me, address = 0, f"127.0.0.1:{_free_port()}"
-        host, port = address.split(":")
-        env = {"MASTER_ADDR": host, "MASTER_PORT": port, "WORLD_SIZE": str(size), "NODE_RANK": "0"}
-        env |= {"OMP_NUM_THREADS": str(threads), "LOCAL_RANK": "0", RANK_ENV: "0"}
-        ranks.saved_env = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)
-        for r in range(1, size):
-            child_env = os.environ | {"LOCAL_RANK": str(r), RANK_ENV: str(r)}
-            proc = subprocess.Popen(
-                child_command(overrides, run_dir), env=child_env, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )  # fmt: skip
-            ranks.procs.append(proc)
-            threading.Thread(target=_forward, args=(proc, r, ranks), daemon=True).start()
+        me, local = 0, 0
+        env = _rank_env(size, threads, 0, 0, 0, f"127.0.0.1:{_free_port()}")
+    ranks.saved_env = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    if not is_child() and not slurm_launched():
+        _launch_ranks(ranks, overrides, run_dir)
     torch.set_num_threads(threads)
+    address = os.environ["MASTER_ADDR"] + ":" + os.environ["MASTER_PORT"]
     try:
         if backend == "nccl":
-            torch.cuda.set_device(me)
+            torch.cuda.set_device(local)
         url = f"tcp://{address}"
         dist.init_process_group(backend, init_method=url, rank=me, world_size=size, timeout=timeout)
     except BaseException:

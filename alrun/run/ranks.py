@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from omegaconf import DictConfig
 
 from alrun.errors import ConfigError, RunFailed
-from alrun.launched import is_child
+from alrun.launched import is_child, slurm_launched
+from alrun.messages import describe
 from alrun.run import launch
 from alrun.run.launch import Ranks
 
@@ -30,12 +32,15 @@ def backend(cfg: DictConfig) -> str:
 
 
 def threads_per_rank(cfg: DictConfig, size: int) -> int:
-    """Torch threads of each rank: ``threads`` when a number, else (``auto``, ``null``) the CPU
-    cores shared out; ``auto`` may then give a small model one thread."""
+    """Torch threads of each rank: ``threads`` when a number, else (``auto``, ``null``) Slurm's CPUs
+    per task, or this machine's cores shared out among its ranks."""
     value = cfg.get("threads")
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    return max(1, (os.cpu_count() or 1) // size)  # auto and null: each rank's share of the cores
+    if slurm_launched() and os.environ.get("SLURM_CPUS_PER_TASK"):  # srun --cpus-per-task
+        return max(1, int(os.environ["SLURM_CPUS_PER_TASK"]))
+    here = size // max(1, int(cfg.trainer.get("num_nodes") or 1))  # the ranks on this machine
+    return max(1, (os.cpu_count() or 1) // here)  # auto and null: each rank's share of the cores
 
 
 def start_ranks(cfg: DictConfig, run_dir: Path, size: int, overrides: Sequence[str] | None) -> Ranks:
@@ -68,13 +73,16 @@ class FirstReason:
         self.inner.run_finished(status, reason)
 
     def other_rank_failure(self) -> str | None:
-        """The reason of a launched rank that has stopped with an error (waiting a little for it)."""
-        deadline = time.monotonic() + self.wait_s
-        while True:
-            failure = self.ranks.failure()
-            if failure or time.monotonic() > deadline:
-                return failure
-            time.sleep(0.1)
+        """The reason of a launched rank that has stopped with an error (waiting a little for it;
+        not at all for ranks Slurm started, whose reasons only their own stderr holds). A signal
+        during the wait ends the wait: the run's status is still recorded."""
+        deadline = time.monotonic() + (self.wait_s if self.ranks.procs else 0.0)
+        try:
+            while (failure := self.ranks.failure()) is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (srun ends the other tasks of a failed one)
+            return self.ranks.failure()
+        return failure
 
 
 def rank_observers(observers: list[Any], group: Ranks | None) -> list[Any]:
@@ -83,6 +91,14 @@ def rank_observers(observers: list[Any], group: Ranks | None) -> list[Any]:
     if group is None:
         return observers
     return [] if is_child() else [FirstReason(o, group) for o in observers]
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """Whether a collective failed because a peer rank went away (gloo or NCCL said so)."""
+    text = str(exc)
+    return isinstance(exc, dist.DistError) or (
+        isinstance(exc, RuntimeError) and any(word in text for word in ("gloo", "NCCL", "by peer"))
+    )
 
 
 def run_on_ranks(exp: Any, observers: list[Any], start_round: int, group: Ranks | None) -> dict[str, Any]:
@@ -99,6 +115,10 @@ def run_on_ranks(exp: Any, observers: list[Any], start_round: int, group: Ranks 
         failure = group.failure() if group is not None else None
         if failure:
             raise RunFailed(failure) from exc
+        if group is not None and peer_lost(exc):  # a rank Slurm started has stopped
+            raise RunFailed(
+                f"another rank stopped; its error is in the job's output ({describe(exc)})"
+            ) from exc
         raise
     finally:
         if group is not None:

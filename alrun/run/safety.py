@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from alrun.launched import launched_rank
+
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 _received: list[int] = []  # the signals that interrupted this process, in order
 
@@ -99,7 +101,7 @@ def fault_point(point: str, count: int, action: str = "") -> bool:
     if not spec:
         return False
     only = os.environ.get("ALRUN_FAULT_RANK")  # several ranks: the fault of this rank only
-    if only is not None and only != os.environ.get("ALRUN_RANK", "0"):
+    if only is not None and only != str(launched_rank()):
         return False
     return bool(spec) and spec == f"{point}@{count}" + (f":{action}" if action else "")
 

@@ -8,6 +8,9 @@ requeued) with two differences:
 * A job that ends without a result (cancelled, killed at its time limit with no requeue left, out of
   memory) is a failed job of the sweep, not a traceback: every other job is still waited for, and the
   sweep then exits with one line naming the Slurm job, its state and its log.
+* A job of several tasks (``tasks_per_node`` = ``trainer.devices``, ``nodes`` = ``trainer.num_nodes``)
+  is one run on several ranks: every task runs the job, and the tasks other than rank 0 write no
+  ``.hydra`` files and no log into its folder (:data:`alrun.launched.CHILD_OVERRIDES`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
 from alrun.errors import ConfigError, RunFailed
+from alrun.launched import CHILD_OVERRIDES, is_child
 
 COMMANDS = ("sbatch", "srun")  # submitit submits with sbatch and runs each job through srun
 
@@ -46,6 +50,11 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         """Refuse a machine without Slurm before the sweep writes anything (Hydra calls this first)."""
         check_slurm_commands()
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def __call__(self, sweep_overrides: list[str], *args: Any, **kwargs: Any) -> JobReturn:
+        """Run one job in a Slurm task (the plugin's), as a rank that writes nothing unless rank 0."""
+        extra = list(CHILD_OVERRIDES) if is_child() else []
+        return super().__call__([*sweep_overrides, *extra], *args, **kwargs)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Submit the sweep as one array job and wait for every job (see the module docstring)."""

@@ -143,17 +143,17 @@ FEATURES: tuple[Feature, ...] = (
         "each round in a child process and lose its state); use strategy=ddp",
         lambda t: unserved_strategy(t.strategy),
     ),
-    Feature(
-        "trainer.num_nodes",
-        "refused",
-        "alrun launches the ranks of one machine only; use num_nodes=1",
-        lambda t: t.num_nodes > 1,
-    ),
     _loop(
         "trainer.devices (several, strategy=ddp)",
         "data-parallel: each rank trains on its shard of every mini-batch, Lightning's DDP averages "
         "the gradients",
         lambda t: ranks_of(t) > 1,
+    ),
+    _loop(
+        "trainer.num_nodes (several, under srun)",
+        "one Slurm task per device: `srun --nodes=N --ntasks-per-node=D alrun trainer=ddp ...`; "
+        "refused outside a Slurm step (alrun launches the ranks of one machine only)",
+        lambda t: t.num_nodes > 1,
     ),
 )
 

@@ -72,7 +72,7 @@ def check_fit(cfg: DictConfig, run_dir: Path | None = None) -> FitPath:
     trainer = TrainerFactory.from_config(cfg, run_dir)(0)
     check_monitors(cast(Any, trainer).callbacks, int(cfg.val_size))
     path = choose(trainer, str(cfg.fit_mode))
-    check_launcher(path.ranks)
+    check_launcher(path.ranks, int(cast(Any, trainer).num_nodes))
     if path.ranks > 1 and cfg.get("stopping"):
         raise ConfigError(
             f"stopping={list(cfg.stopping)} is not supported with trainer.devices={path.ranks} (each rank "
