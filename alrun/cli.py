@@ -28,7 +28,14 @@ from alrun import cli_early, help_cache
 from alrun.config.checks import validate
 from alrun.errors import ConfigError, RunFailed, UserError
 from alrun.help_cache import config_dir
-from alrun.launched import CHILD_OVERRIDES, is_child, launched_by_alrun, slurm_launched, slurm_run_dir
+from alrun.launched import (
+    CHILD_OVERRIDES,
+    is_child,
+    launched_by_alrun,
+    launcher_job,
+    slurm_launched,
+    slurm_run_dir,
+)
 from alrun.messages import FULL_ERROR, describe, fail, known_error
 from alrun.run import guard as folder_guard
 from alrun.run.records import record_failure
@@ -86,7 +93,7 @@ def _task(cfg: DictConfig) -> float:
         from alrun.training.preflight import check_fit  # heavy imports only once a run really starts
 
         path = check_fit(cfg, run_dir)  # Trainer, callbacks, fit path: refused before anything is written
-        if path.ranks > 1 and HydraConfig.get().mode == RunMode.MULTIRUN and not slurm_launched():
+        if path.ranks > 1 and HydraConfig.get().mode == RunMode.MULTIRUN and not launcher_job():
             raise ConfigError(f"trainer.devices={path.ranks} runs one experiment at a time; drop -m")
         from alrun.run.experiment import run_experiment
 

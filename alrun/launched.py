@@ -49,6 +49,12 @@ def launched_by_alrun() -> bool:
     return int(os.environ.get(RANK_ENV, "0")) > 0
 
 
+def launcher_job() -> bool:
+    """Whether this process is a task of a sweep job that ``hydra/launcher=slurm`` submitted (the
+    submitter pinned the job's folder; ``srun alrun -m ...`` by hand would give each task its own)."""
+    return slurm_launched() and os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+
+
 def slurm_run_dir() -> str | None:
     """The run folder every task of a several-task ``srun`` step shares when the command names none:
     ``outputs/slurm-<job>.<step>`` (a requeued job's step runs again into its own folder)."""

@@ -61,6 +61,13 @@ def test_a_batch_script_or_one_task_is_no_set_of_ranks(in_task):
     assert (launched.slurm_launched(), launched.slurm_run_dir()) == (False, None)
 
 
+def test_only_a_launcher_job_runs_several_ranks_in_a_sweep(in_task):
+    in_task(task_env(0))
+    assert not launched.launcher_job()  # `srun alrun -m ...`: each task would sweep into its own folders
+    in_task({"SUBMITIT_EXECUTOR": "slurm"})
+    assert launched.launcher_job()
+
+
 def test_alrun_launched_rank_wins_over_slurm(in_task):
     in_task(task_env(0) | {launched.RANK_ENV: "1"})
     assert (launched.launched_rank(), launched.launched_by_alrun()) == (1, True)
