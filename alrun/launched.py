@@ -83,10 +83,15 @@ def check_slurm_step() -> None:
 def check_launcher(size: int, nodes: int = 1) -> None:
     """Refuse a run on ``size`` > 1 ranks under an outside launcher (``torchrun``), or inside a Slurm
     job whose tasks are not one per rank (Lightning takes the ranks from Slurm's environment there)."""
-    if size < 2 or launched_by_alrun():
+    if launched_by_alrun():
+        return
+    if slurm_launched():  # srun started several tasks: they must be this run's ranks (one device too)
+        check_slurm_tasks(size, nodes)
+        return
+    if size < 2:
         return
     outside = [v for v in OUTSIDE_LAUNCHERS if v in os.environ]
-    if outside and not slurm_launched():
+    if outside:
         raise ConfigError(
             f"{outside[0]} is set: alrun launches its own ranks; run `alrun trainer=ddp ...` directly, "
             "not under torchrun"

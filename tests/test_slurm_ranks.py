@@ -94,6 +94,12 @@ def test_a_step_that_is_not_one_task_per_rank_is_refused_in_one_line(
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_several_tasks_for_one_device_are_refused(make_cfg, tmp_path, in_task):
+    in_task(task_env(1))  # `srun -n 2 alrun ...`: two copies of one run would race for its folder
+    with pytest.raises(ConfigError, match=r"trainer.devices=1 .* \(this step has 2 tasks\)"):
+        check_fit(make_cfg(), tmp_path)
+
+
 @pytest.mark.parametrize(("tasks", "nodes"), [(2, 1), (4, 2)])
 def test_one_task_per_device_on_every_node_is_served(make_cfg, tmp_path, in_task, tasks, nodes):
     in_task(task_env(tasks - 1, tasks=tasks, nodes=nodes))
