@@ -134,7 +134,7 @@ def job_ids(sweep: Path) -> list[str]:
     return [n for n in names if n.isdigit()]
 
 
-def sacct(job: str, timeout: float = 60) -> list[tuple[str, str, str]]:
+def sacct(job: str, timeout: float = 180) -> list[tuple[str, str, str]]:
     """``(job id, name, state)`` of every run of ``job`` (``-D``: a requeued job's earlier runs too),
     once all are over (the accounting lags the end of a job by a moment, and a requeued job's rerun
     shows up after its ``PREEMPTED`` run)."""
