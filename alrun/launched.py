@@ -63,17 +63,11 @@ def slurm_run_dir() -> str | None:
     return f"outputs/slurm-{os.environ.get('SLURM_JOB_ID', 'job')}.{os.environ['SLURM_STEP_ID']}"
 
 
-def in_slurm_job() -> bool:
-    """Whether Lightning sees a Slurm job here (its ``SLURMEnvironment``: ``SLURM_NTASKS`` set, the
-    job not named ``bash`` or ``interactive``)."""
-    return "SLURM_NTASKS" in os.environ and os.environ.get("SLURM_JOB_NAME") not in ("bash", "interactive")
-
-
 def check_slurm_step() -> None:
-    """Refuse what Lightning's Slurm environment refuses with a traceback: several tasks given as
-    ``--ntasks`` without ``--ntasks-per-node`` (``bash`` and ``interactive`` jobs are not checked)."""
+    """Inside a Slurm job Lightning detects: refuse what its Slurm environment refuses with a
+    traceback, several tasks given as ``--ntasks`` without ``--ntasks-per-node``."""
     tasks = int(os.environ.get("SLURM_NTASKS", "1"))
-    if in_slurm_job() and tasks > 1 and "SLURM_NTASKS_PER_NODE" not in os.environ:
+    if tasks > 1 and "SLURM_NTASKS_PER_NODE" not in os.environ:
         raise ConfigError(
             f"the Slurm job has --ntasks={tasks} without --ntasks-per-node, which Lightning refuses: "
             f"use srun --ntasks-per-node=<trainer.devices> --nodes=<trainer.num_nodes>"

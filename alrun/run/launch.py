@@ -92,11 +92,11 @@ def _forward(proc: subprocess.Popen[bytes], r: int, ranks: Ranks) -> None:
             ranks.reasons[r] = line.removeprefix("alrun: ").strip()
 
 
-def _rank_env(size: int, threads: int, me: int, local: int, node: int, address: str) -> dict[str, str]:
+def _rank_env(size: int, threads: int, local: int, node: int, address: str) -> dict[str, str]:
     """What Lightning's cluster environment and the OpenMP runtime read of a rank."""
     host, port = address.rsplit(":", 1)
     env = {"MASTER_ADDR": host, "MASTER_PORT": port, "WORLD_SIZE": str(size), "NODE_RANK": str(node)}
-    return env | {"OMP_NUM_THREADS": str(threads), "LOCAL_RANK": str(local), RANK_ENV: str(me)}
+    return env | {"OMP_NUM_THREADS": str(threads), "LOCAL_RANK": str(local)}
 
 
 def _slurm_rank(size: int, threads: int) -> tuple[int, int, dict[str, str]]:
@@ -106,9 +106,7 @@ def _slurm_rank(size: int, threads: int) -> tuple[int, int, dict[str, str]]:
 
     slurm = SLURMEnvironment()
     me, local, node = slurm.global_rank(), slurm.local_rank(), slurm.node_rank()
-    env = _rank_env(size, threads, me, local, node, f"{slurm.main_address}:{slurm.main_port}")
-    del env[RANK_ENV]  # the rank is Slurm's (SLURM_PROCID), not one alrun launched
-    return me, local, env
+    return me, local, _rank_env(size, threads, local, node, f"{slurm.main_address}:{slurm.main_port}")
 
 
 def _launch_ranks(ranks: Ranks, overrides: Sequence[str], run_dir: Path) -> None:
@@ -134,7 +132,7 @@ def start(size: int, backend: str, run_dir: Path, overrides: Sequence[str], thre
         me, local, env = launched_rank(), launched_rank(), {}
     else:
         me, local = 0, 0
-        env = _rank_env(size, threads, 0, 0, 0, f"127.0.0.1:{_free_port()}")
+        env = _rank_env(size, threads, 0, 0, f"127.0.0.1:{_free_port()}") | {RANK_ENV: "0"}
     ranks.saved_env = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     if not is_child() and not slurm_launched():

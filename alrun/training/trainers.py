@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from alrun.config.instantiation import instantiate_checked
 from alrun.errors import ConfigError
-from alrun.launched import check_slurm_step, in_slurm_job
+from alrun.launched import check_slurm_step
 
 NO_GPU = "no CUDA device is visible; use trainer=cpu or trainer=auto"
 
@@ -146,9 +146,10 @@ class TrainerFactory:
         wants_logger = any(isinstance(cb, LearningRateMonitor) for cb in callbacks)
         if wants_logger and not self.settings.get("logger") and self.run_dir is not None:
             kwargs["logger"] = CSVLogger(self.run_dir, name="lightning_logs", version=f"round_{round_}")
-        check_slurm_step()
-        if "plugins" not in self.settings and in_slurm_job():
-            kwargs["plugins"] = [SLURMEnvironment(auto_requeue=False)]  # alrun resumes a requeued job
+        if SLURMEnvironment.detect():  # Lightning will read the ranks from Slurm
+            check_slurm_step()
+            if "plugins" not in self.settings:
+                kwargs["plugins"] = [SLURMEnvironment(auto_requeue=False)]  # alrun resumes a requeued job
         try:
             trainer = self.trainer(**kwargs)
         except (MisconfigurationException, ValueError) as exc:  # Lightning refuses strategies with ValueError
