@@ -15,7 +15,7 @@ import hashlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -40,8 +40,8 @@ from alrun.messages import FULL_ERROR, describe, fail, known_error
 from alrun.run import guard as folder_guard
 from alrun.run.records import record_failure
 from alrun.run.safety import (
+    exit_interrupted,
     install_signal_handlers,
-    interrupt_exit_code,
     interrupt_name,
     maybe_die,
     received_signal,
@@ -222,16 +222,9 @@ def main() -> None:
     except BaseException as exc:
         folder_guard.release_pending()  # a run folder locked by a run that never started
         if isinstance(exc, KeyboardInterrupt) or received_signal() is not None:
-            interrupted()  # whatever the signal broke on its way (start-up included)
+            exit_interrupted()  # whatever the signal broke on its way (start-up included)
         if isinstance(exc, folder_guard.Refused):
             fail(exc.error)
         if isinstance(exc, HANDLED) or (isinstance(exc, ValueError) and "can be specified" in str(exc)):
             fail(exc)  # the latter: Hydra's own flags clash (e.g. -m with --cfg)
         raise
-
-
-def interrupted() -> NoReturn:
-    """Ctrl-C (exit 130) or SIGTERM (exit 143): the run, if it started, is marked ``interrupted``."""
-    name = interrupt_name()
-    print("alrun: interrupted" + (f" ({name})" if name != "SIGINT" else ""), file=sys.stderr)
-    sys.exit(interrupt_exit_code())

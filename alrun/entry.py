@@ -15,7 +15,7 @@ from alrun.config.argv import check_argv, complete_option
 from alrun.errors import ConfigError
 from alrun.help_cache import cached_help, config_dir
 from alrun.launched import launched_by_alrun
-from alrun.run.safety import install_signal_handlers, interrupt_exit_code, interrupt_name, received_signal
+from alrun.run.safety import exit_interrupted, install_signal_handlers, received_signal
 
 
 def main() -> None:
@@ -34,9 +34,7 @@ def main() -> None:
     except BaseException:
         if received_signal() is None:
             raise
-        name = interrupt_name()
-        print("alrun: interrupted" + (f" ({name})" if name != "SIGINT" else ""), file=sys.stderr)
-        sys.exit(interrupt_exit_code())
+        exit_interrupted()
     cli_main()
 
 

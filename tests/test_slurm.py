@@ -273,6 +273,25 @@ def test_a_preempted_job_is_requeued_and_resumes(slurm, tmp_path):
 
 
 @pytest.mark.slurm
+def test_sigterm_to_a_job_interrupts_its_run_at_once(slurm, tmp_path):
+    """`scancel --signal=TERM` (what a preemption or a time limit sends): the run stops `interrupted`
+    (SIGTERM) at the next instruction, as `alrun` does outside Slurm, and the sweep names the job."""
+    sweep = tmp_path / "sweep"
+    proc = start_sweep(sweep, *LONG)
+    job = wait_for_rounds(sweep, 2, proc)
+    subprocess.run(["scancel", "--signal=TERM", job], check=True, timeout=60)
+    _, err = proc.communicate(timeout=400)
+    assert proc.returncode == 1 and f"Slurm job {job}" in err.strip().splitlines()[-1], err
+    folder = only_job_folder(sweep)
+    info = json.loads((folder / "run.json").read_text())
+    assert (info["status"], info["reason"]) == ("interrupted", "SIGTERM")
+    assert info["rounds_done"] < 41  # LONG runs 41 rounds
+    log = (sweep / ".submitit" / job / f"{job}_0_log.err").read_text()
+    assert "alrun: interrupted (SIGTERM)" in log and "Traceback" not in log
+    assert not list(folder.glob("*.tmp"))
+
+
+@pytest.mark.slurm
 def test_a_job_failing_for_a_bad_value_is_failed_while_the_other_finishes(slurm, tmp_path):
     sweep = tmp_path / "sweep"
     args = ("experiment=smoke", "budget=5000,10", *ON_SLURM, f"hydra.sweep.dir={sweep}")

@@ -21,10 +21,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from alrun.launched import launched_rank
 
@@ -67,6 +68,13 @@ def interrupt_exit_code() -> int:
 def interrupt_name() -> str:
     """``SIGTERM`` or ``SIGINT`` (Ctrl-C): what stopped the run."""
     return signal.Signals(received_signal() or signal.SIGINT).name
+
+
+def exit_interrupted() -> NoReturn:
+    """Say ``alrun: interrupted`` (naming SIGTERM) on stderr and exit with :func:`interrupt_exit_code`."""
+    name = interrupt_name()
+    print("alrun: interrupted" + (f" ({name})" if name != "SIGINT" else ""), file=sys.stderr)
+    sys.exit(interrupt_exit_code())
 
 
 @contextlib.contextmanager

@@ -11,12 +11,18 @@ requeued) with two differences:
 * A job of several tasks (``tasks_per_node`` = ``trainer.devices``, ``nodes`` = ``trainer.num_nodes``)
   is one run on several ranks: every task runs the job, and the tasks other than rank 0 write no
   ``.hydra`` files and no log into its folder (:data:`alrun.launched.CHILD_OVERRIDES`).
+* SIGTERM (preemption, ``scancel --signal=TERM``, the end of a time limit) interrupts the job's run as it
+  interrupts ``alrun``: the current write finishes, the run is marked ``interrupted``, the job exits
+  with 143 and leaves no result, so a preempted job's requeued run resumes it. submitit alone ignores
+  SIGTERM, and the run went on until Slurm's SIGKILL. While submitit's requeue signal (USR2) is being
+  handled SIGTERM is ignored, since the requeue it asks for sends one.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,7 @@ from omegaconf import OmegaConf
 
 from alrun.errors import ConfigError, RunFailed
 from alrun.launched import CHILD_OVERRIDES, is_child
+from alrun.run.safety import exit_interrupted, install_signal_handlers
 
 COMMANDS = ("sbatch", "srun")  # submitit submits with sbatch and runs each job through srun
 
@@ -54,7 +61,11 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
     def __call__(self, sweep_overrides: list[str], *args: Any, **kwargs: Any) -> JobReturn:
         """Run one job in a Slurm task (the plugin's), as a rank that writes nothing unless rank 0."""
         extra = list(CHILD_OVERRIDES) if is_child() else []
-        return super().__call__([*sweep_overrides, *extra], *args, **kwargs)
+        interrupt_on_sigterm()
+        try:
+            return super().__call__([*sweep_overrides, *extra], *args, **kwargs)
+        except KeyboardInterrupt:  # Ctrl-C's or SIGTERM's, recorded in run.json by the run
+            exit_interrupted()
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Submit the sweep as one array job and wait for every job (see the module docstring)."""
@@ -86,6 +97,24 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         base = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
         return executor
+
+
+def interrupt_on_sigterm() -> None:
+    """In a Slurm job: SIGTERM and SIGINT interrupt the run (see the module docstring), except while
+    submitit's requeue signal handler runs."""
+    from submitit import JobEnvironment
+
+    requeue_signal = JobEnvironment._usr_sig()
+    requeue = signal.getsignal(requeue_signal)
+    install_signal_handlers()
+    if not callable(requeue):
+        return
+
+    def on_requeue_signal(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # `scontrol requeue` sends one: let it finish
+        requeue(signum, frame)
+
+    signal.signal(requeue_signal, on_requeue_signal)
 
 
 def _result(job: Any, overrides: Sequence[str]) -> JobReturn:
