@@ -1,7 +1,7 @@
 """``hydra/launcher=slurm``: Hydra's submitit Slurm launcher, with one-line errors.
 
 It is the plugin's ``SlurmLauncher`` (``configs/hydra/launcher/slurm.yaml`` says how jobs are sized and
-requeued) with two differences:
+requeued) with these differences:
 
 * Without Slurm's ``sbatch`` and ``srun`` on ``PATH`` it stops before submitting anything, with one line
   and exit code 2, instead of submitit's ``Could not detect "srun"`` traceback.
