@@ -68,8 +68,11 @@ def score(rank: int, world: int, port: int, out: Path) -> None:
         }
         if name == "members":
             results["member_log_probs"] = member_log_probs(ctx)
-    rows = [0]
-    model.register_forward_hook(lambda m, inputs, out: rows.__setitem__(0, rows[0] + len(out)))
+    rows, prefix_rows = [0], [0]  # items through the last layer (every pass) and the first (once)
+    model[-1].register_forward_hook(lambda m, inputs, out: rows.__setitem__(0, rows[0] + len(out)))
+    model[0].register_forward_hook(
+        lambda m, inputs, out: prefix_rows.__setitem__(0, prefix_rows[0] + len(out))
+    )
     ctx = QueryContext(
         x=x, net=model, chunk_size=CHUNK, tiebreak=torch.Generator().manual_seed(2),
         acquisition=torch.Generator().manual_seed(3), mc_seed=4, rows=torch.arange(5, POOL),
@@ -80,6 +83,7 @@ def score(rank: int, world: int, port: int, out: Path) -> None:
     results["eval"] = evaluate(model, labelled, CHUNK)
     results["eval_mc"] = evaluate_mc(model, labelled, CHUNK, 5, seed=6)
     results["rows"] = rows[0]  # items this rank passed through the net for the MC samples and metrics
+    results["prefix_rows"] = prefix_rows[0]  # through the layers before the dropout (run once per call)
     torch.save(results, out / f"rank{rank}_of{world}.pt")
     if world > 1:
         dist.destroy_process_group()

@@ -33,6 +33,12 @@ def test_large_pool_benchmark_runs():
     assert "| 10,000 |" in out
 
 
+def test_mc_prefix_benchmark_paths_are_bit_identical():
+    out = run("bench_mc_prefix.py", "--items", "40", "--samples", "3", "--repeats", "1")
+    rows = [line for line in out.splitlines() if line.startswith("| cnn") or line.startswith("| batchbald")]
+    assert len(rows) == 3 and all(row.rstrip(" |").endswith("True") for row in rows)
+
+
 @pytest.mark.slow
 def test_contention_benchmark_runs():
     out = run("bench_contention.py", "--tiny", "--workloads", "digits", "--policies", "1,2-passive")

@@ -87,6 +87,9 @@ def test_sharded_scoring_equals_one_process(sharded_run):
     # 0, the others on rank 1; the labelled 1,000 in 16 chunks of 64: 8 + 3 MC passes vs 8 (one short) + 2
     assert one["rows"] == 11 * 995 + 1000 + 5 * 1000
     assert (r0["rows"], r1["rows"]) == (7 * 995 + 8 * 64 + 3 * 1000, 4 * 995 + 7 * 64 + 40 + 2 * 1000)
+    # the dropout-free first layer runs once per sampling call on every rank, not once per pass
+    assert one["prefix_rows"] == 3 * 995 + 1000 + 1000
+    assert (r0["prefix_rows"], r1["prefix_rows"]) == (3 * 995 + 8 * 64 + 1000, 3 * 995 + 7 * 64 + 40 + 1000)
 
 
 def test_sharded_evaluation_equals_one_process(sharded_run):

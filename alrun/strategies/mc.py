@@ -7,6 +7,8 @@ masks are a function of the run's seed and round. The pool is scored chunk by ch
 activations never hold more than one chunk, whatever T is; only the ``[T, N, C]`` result grows with T.
 Under several ranks each rank runs every k-th sample ``t`` (the same seeds) and the samples are
 gathered, so every rank gets what one process computes, to the bit, at about 1/k of the cost.
+The layers before the first dropout layer run once per chunk, not T times, when they are plain
+deterministic ``torch.nn`` layers (:mod:`alrun.strategies.fixed_prefix`); the samples are the same.
 
 * ``consistent=False``: the layers run in train mode under a seeded global-RNG scope; every item
   gets its own masks (Gal's MC dropout).
@@ -28,6 +30,7 @@ from alrun import collectives
 from alrun.errors import ConfigError
 from alrun.seeding import derive, torch_global_seed
 from alrun.strategies.base import QueryContext
+from alrun.strategies.fixed_prefix import fixed_inputs
 
 CONSISTENT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 
@@ -74,12 +77,15 @@ def _sample(ctx: QueryContext, samples: int, consistent: bool, x: torch.Tensor |
     layers = dropout_layers(ctx.net)
     active = _consistent_masks if consistent else independent_masks
 
-    def one_sample(t: int) -> torch.Tensor:
-        with active(layers, ctx.mc_seed, t, ctx.x.device):
-            parts = [ctx.net(c).double().log_softmax(dim=-1).cpu() for c in ctx.chunks(x)]
-        return torch.cat(parts) if parts else torch.empty(0, 0, dtype=torch.float64)
+    with torch.inference_mode():
+        net, inputs = fixed_inputs(ctx.net, lambda: ctx.chunks(x))
 
-    with torch.inference_mode():  # under several ranks: every k-th sample, gathered turn by turn
+        def one_sample(t: int) -> torch.Tensor:
+            with active(layers, ctx.mc_seed, t, ctx.x.device):
+                parts = [net(c).double().log_softmax(dim=-1).cpu() for c in inputs()]
+            return torch.cat(parts) if parts else torch.empty(0, 0, dtype=torch.float64)
+
+        # under several ranks: every k-th sample, gathered turn by turn
         return torch.stack(list(collectives.in_turns(samples, one_sample)))
 
 

@@ -20,6 +20,7 @@ from torchmetrics.functional.classification import multiclass_accuracy
 from alrun import collectives
 from alrun.data.tensors import ChunkBatches, TensorData
 from alrun.errors import ConfigError
+from alrun.strategies.fixed_prefix import fixed_inputs
 from alrun.strategies.mc import dropout_layers, independent_masks
 from alrun.training.metrics import NAMES, SplitMetrics
 
@@ -99,14 +100,15 @@ def evaluate_mc(
     if len(data) == 0:
         return dict.fromkeys(METRICS, math.nan) | {"mc_samples": samples}
     layers = dropout_layers(net)
-
-    def one_pass(t: int) -> torch.Tensor:
-        with independent_masks(layers, seed, t, data.x.device):
-            chunks = ChunkBatches(data.x, data.y, chunk_size)
-            return torch.cat([net(x).double().softmax(dim=-1) for x, _ in chunks])
-
     total: torch.Tensor | None = None
-    with torch.inference_mode():  # under several ranks: every k-th pass, gathered turn by turn
+    with torch.inference_mode():  # the dropout-free prefix runs once (alrun.strategies.fixed_prefix)
+        rest, inputs = fixed_inputs(net, lambda: (x for x, _ in ChunkBatches(data.x, data.y, chunk_size)))
+
+        def one_pass(t: int) -> torch.Tensor:
+            with independent_masks(layers, seed, t, data.x.device):
+                return torch.cat([rest(x).double().softmax(dim=-1) for x in inputs()])
+
+        # under several ranks: every k-th pass, gathered turn by turn
         for probs in collectives.in_turns(samples, one_pass):  # summed in pass order, as in one process
             probs = probs.to(data.x.device)
             total = probs if total is None else total + probs
