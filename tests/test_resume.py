@@ -32,6 +32,16 @@ def metric_text(folder: Path) -> list[str]:
     return frame[METRICS].to_csv(index=False).splitlines()
 
 
+FACTS = ("threads", "openmp_wait", "cpu_capability", "fit_path", "device", "versions")
+
+
+def facts(*folders: Path) -> str:
+    """What each run's run.json says of its arithmetic (threads, OpenMP wait, CPU kernels, fit path), so
+    a metric mismatch under load names what, if anything, differed between the two processes."""
+    infos = [json.loads((f / "run.json").read_text()) for f in folders]
+    return "; ".join(f"{key}: {[info.get(key) for info in infos]}" for key in (*FACTS, "earlier_processes"))
+
+
 _REFERENCES: dict[tuple[str, ...], Path] = {}
 
 
@@ -89,10 +99,15 @@ SLOW_CASES = [
 def test_killed_run_resumes_bit_identically(tmp_path, tmp_path_factory, args, fault):
     ref = reference(tmp_path_factory, *args)
     folder, saved = kill_and_resume(tmp_path, args, fault)
-    assert metric_text(folder) == metric_text(ref)
+    assert metric_text(folder) == metric_text(ref), facts(folder, ref)
     assert (folder / "queries.csv").read_bytes() == (ref / "queries.csv").read_bytes()
     info = json.loads((folder / "run.json").read_text())
     assert saved > 0 and info["status"] == "finished" and info["resumed_at_round"] == saved
+    killed = info["earlier_processes"]  # the killed process: its rounds and its arithmetic
+    assert len(killed) == 1 and killed[0]["from_round"] == 0 and killed[0]["to_round"] >= saved
+    assert {k: killed[0][k] for k in ("threads", "cpu_capability", "git_commit")} == {
+        k: info[k] for k in ("threads", "cpu_capability", "git_commit")
+    }
 
 
 LOAD_ARGS = ("reset=snapshot", "strategy=margin", "threads=2")
@@ -104,7 +119,8 @@ def test_killed_run_resumes_bit_identically_beside_a_cpu_hog(tmp_path, tmp_path_
     ref = reference(tmp_path_factory, *LOAD_ARGS)
     with cpu_hog():
         folder, saved = kill_and_resume(tmp_path, LOAD_ARGS, "fit@2")
-    assert metric_text(folder) == metric_text(ref) and saved > 0
+    assert metric_text(folder) == metric_text(ref), facts(folder, ref)
+    assert saved > 0
     assert json.loads((folder / "run.json").read_text())["threads"] == 2
 
 
@@ -126,7 +142,7 @@ def test_two_processes_at_once_beside_a_cpu_hog_give_identical_metrics(tmp_path)
         ]
         errors = [proc.communicate(timeout=300)[1] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], errors
-    assert metric_text(folders[0]) == metric_text(folders[1])
+    assert metric_text(folders[0]) == metric_text(folders[1]), facts(*folders)
     assert [json.loads((f / "run.json").read_text())["threads"] for f in folders] == [2, 2]
 
 
@@ -157,7 +173,7 @@ def test_resume_key_continues_with_the_recorded_settings(tmp_path, tmp_path_fact
         [ALRUN, f"resume={folder}"], capture_output=True, text=True, cwd=tmp_path, timeout=900
     )
     assert out.returncode == 0, out.stderr
-    assert metric_text(folder) == metric_text(ref)
+    assert metric_text(folder) == metric_text(ref), facts(folder, ref)
 
 
 CTRL_C_ARGS = ("reset=snapshot", "strategy=margin", "trainer.max_epochs=600")  # ~0.5 s a round
@@ -171,7 +187,8 @@ def assert_interrupted_then_resumes(proc: subprocess.Popen[str], folder: Path, r
     assert info["status"] == "interrupted"
     pd.read_csv(folder / "metrics.csv")  # no torn line
     out = alrun(folder, *CTRL_C_ARGS)
-    assert out.returncode == 0 and metric_text(folder) == metric_text(ref)
+    assert out.returncode == 0
+    assert metric_text(folder) == metric_text(ref), facts(folder, ref)
     return int(info["rounds_done"])
 
 
@@ -227,7 +244,7 @@ def test_sigterm_during_a_query_marks_interrupted_exits_143_and_resumes(tmp_path
     sigterm_run(folder, "query@2:term")
     resumed = alrun(folder, "reset=snapshot", "strategy=margin")
     assert resumed.returncode == 0, resumed.stderr
-    assert metric_text(folder) == metric_text(ref)
+    assert metric_text(folder) == metric_text(ref), facts(folder, ref)
 
 
 def test_sigterm_during_a_checkpoint_write_lets_it_finish(tmp_path):

@@ -33,7 +33,7 @@ from alrun.run.checkpoint import Checkpointer, RunState
 from alrun.run.display import Display
 from alrun.run.logbook import RunLogger
 from alrun.run.loggers import logger_settings
-from alrun.run.meta import run_meta
+from alrun.run.meta import earlier_processes, run_meta
 from alrun.run.ranks import rank_observers, run_on_ranks, start_ranks
 from alrun.run.records import RunFolder
 from alrun.run.safety import maybe_die
@@ -155,7 +155,8 @@ def build(cfg: DictConfig, run_dir: Path, state: RunState | None = None) -> Expe
         folder.restore(
             state.rows,
             state.records,
-            {"rounds_done": state.rounds_done, "resumed_at_round": state.rounds_done},
+            {"rounds_done": state.rounds_done, "resumed_at_round": state.rounds_done}
+            | {"earlier_processes": earlier_processes(run_dir)},
         )
     display = Display(live=cfg.progress)
     settings = logger_settings(cfg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import subprocess
 from pathlib import Path
@@ -14,6 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 
 import alrun
 from alrun.run.threads import openmp_wait_in_use
+
+ARITHMETIC = ("threads", "cpu_capability", "openmp_wait", "git_commit", "versions")
+"""The ``run.json`` facts that decide a process's float arithmetic (or the code it ran)."""
 
 
 def git_commit() -> str | None:
@@ -48,3 +52,18 @@ def run_meta(cfg: DictConfig) -> dict[str, Any]:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "openmp_wait": openmp_wait_in_use(),  # timings only: results do not depend on it
     }
+
+
+def earlier_processes(run_dir: Path) -> list[dict[str, Any]]:
+    """For a resume: the processes that ran ``run_dir`` before, read from its ``run.json`` (the list it
+    holds, then the last process): the rounds each started at and reached, and its :data:`ARITHMETIC`
+    facts, so a resumed run made with other threads, kernels or code says so. Empty when unreadable."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(info, dict):
+        return []
+    earlier = info.get("earlier_processes")
+    last = {"from_round": info.get("resumed_at_round", 0), "to_round": info.get("rounds_done")}
+    return [*(earlier if isinstance(earlier, list) else []), last | {k: info.get(k) for k in ARITHMETIC}]
