@@ -100,5 +100,8 @@ def test_nets_of_other_shapes_and_layers_of_unknown_kinds_run_whole():
     assert split_fixed(nn.Sequential(nn.Dropout(0.5), nn.Linear(4, 4)).eval()) is None  # dropout first
     assert split_fixed(OwnForward().eval()) is None  # its forward is not head(body(x))
     assert split_fixed(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Dropout(0.5))) is None  # training
+    hooked = nets()["cnn"].eval()
+    hooked.register_forward_hook(lambda *_: None)  # a hook that counts the net's calls must see all T
+    assert split_fixed(hooked) is None
     kept = split_fixed(nn.Sequential(nn.Linear(4, 4), Noisy(), nn.Dropout(0.5)).eval())
     assert kept is not None and [type(m) for m in kept[0]] == [nn.Linear]  # stops before the user layer

@@ -8,7 +8,8 @@ pass, so the samples are bit-identical to T whole passes, at a fraction of the c
 
 A prefix counts only when it is made of plain ``torch.nn`` layers without randomness (the exact types
 in :data:`FIXED`, all in eval mode), and only for an ``nn.Sequential`` or an alrun net whose forward is
-``head(body(x))`` with a sequential body; any other net runs whole, as before. The prefix outputs are
+``head(body(x))`` with a sequential body, and without forward hooks on the net or its body (a split
+would skip their calls); any other net runs whole, as before. The prefix outputs are
 kept only while they fit in :data:`CACHE_BYTES`; beyond that the net runs whole too.
 """
 
@@ -51,6 +52,8 @@ def split_fixed(net: nn.Module) -> tuple[nn.Module, Net] | None:
         layers, head = net.body, net.head
     else:
         return None
+    if _hooked(net, layers):
+        return None
     n = _fixed_length(layers)
     if n == 0:
         return None
@@ -58,6 +61,14 @@ def split_fixed(net: nn.Module) -> tuple[nn.Module, Net] | None:
     if head is None:
         return prefix, tail
     return prefix, lambda z: head(tail(z))
+
+
+def _hooked(*modules: nn.Module) -> bool:
+    """Whether forward hooks would see the calls a split skips (those of ``modules``, or global ones)."""
+    glob = nn.modules.module
+    if glob._global_forward_hooks or glob._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
 
 
 def _fixed_length(layers: nn.Sequential) -> int:
